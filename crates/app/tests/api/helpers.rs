@@ -1,0 +1,392 @@
+//! Starting the application and its real dependencies for a test.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use app::startup::Application;
+use config::Settings;
+use reqwest::{Response, StatusCode, header};
+use serde_json::{Value, json};
+use sqlx::PgPool;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{oneshot, watch};
+use url::Url;
+use uuid::Uuid;
+
+pub fn admin_database_url() -> String {
+    std::env::var("TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+/// Where the test PostgreSQL server listens.
+pub fn database_server_addr() -> SocketAddr {
+    let url = Url::parse(&admin_database_url()).unwrap();
+    let host = match url.host_str() {
+        None | Some("localhost") => "127.0.0.1",
+        Some(host) => host,
+    };
+    format!("{host}:{}", url.port().unwrap_or(5432))
+        .parse()
+        .unwrap()
+}
+
+pub fn redis_url() -> String {
+    std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
+}
+
+/// A database of its own for one test, created and migrated through the
+/// application's own `migrate`, dropped when the test ends.
+pub struct TestDb {
+    pub name: String,
+    url: Url,
+}
+
+impl TestDb {
+    pub async fn create() -> Self {
+        let name = format!("bulkhead_test_{}", Uuid::new_v4().simple());
+        let mut url = Url::parse(&admin_database_url()).expect("TEST_DATABASE_URL is a URL");
+        url.set_path(&name);
+        let settings = Settings::from_vars([("DATABASE_URL", url.as_str())]).unwrap();
+        repository::database::migrate(&settings.database)
+            .await
+            .expect("creating and migrating the test database");
+        Self { name, url }
+    }
+
+    /// The database's URL, optionally through another address (a proxy).
+    pub fn url(&self, via: Option<SocketAddr>) -> String {
+        let mut url = self.url.clone();
+        if let Some(addr) = via {
+            url.set_host(Some(&addr.ip().to_string())).unwrap();
+            url.set_port(Some(addr.port())).unwrap();
+        }
+        url.to_string()
+    }
+
+    /// A direct pool, for checks and sabotage behind the application's back.
+    pub async fn pool(&self) -> PgPool {
+        PgPool::connect(self.url.as_str()).await.unwrap()
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let name = self.name.clone();
+        let admin = admin_database_url();
+        // Drop runs outside async context; a small runtime on its own thread
+        // does the cleanup. FORCE closes the application's connections.
+        let cleanup = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                if let Ok(pool) = PgPool::connect(&admin).await {
+                    // The name is `bulkhead_test_` and a UUID's hex digits.
+                    let sql = format!(r#"DROP DATABASE IF EXISTS "{name}" WITH (FORCE)"#);
+                    let _ = sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&pool).await;
+                    pool.close().await;
+                }
+            });
+        });
+        let _ = cleanup.join();
+    }
+}
+
+/// How the application under test reaches Redis.
+#[derive(Clone)]
+pub enum Cache {
+    /// The real Redis, with a key prefix of the test's own.
+    Real,
+    /// No `REDIS_URL`.
+    Off,
+    /// Some other address (closed port, black hole).
+    At(String),
+}
+
+pub struct TestAppBuilder {
+    cache: Cache,
+    database_via: Option<SocketAddr>,
+    database_url: Option<String>,
+    vars: Vec<(String, String)>,
+}
+
+impl TestAppBuilder {
+    pub fn cache(mut self, cache: Cache) -> Self {
+        self.cache = cache;
+        self
+    }
+
+    /// Reach PostgreSQL through this address (a proxy in front of it).
+    pub fn database_via(mut self, addr: SocketAddr) -> Self {
+        self.database_via = Some(addr);
+        self
+    }
+
+    /// Use this `DATABASE_URL` as is (e.g. a closed port).
+    pub fn database_url(mut self, url: impl Into<String>) -> Self {
+        self.database_url = Some(url.into());
+        self
+    }
+
+    pub fn var(mut self, name: &str, value: &str) -> Self {
+        self.vars.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    pub async fn spawn(self) -> TestApp {
+        let db = TestDb::create().await;
+        let prefix = format!("test-{}", Uuid::new_v4().simple());
+        let mut vars = vec![
+            (
+                "DATABASE_URL".to_owned(),
+                self.database_url
+                    .unwrap_or_else(|| db.url(self.database_via)),
+            ),
+            ("CACHE_KEY_PREFIX".to_owned(), prefix.clone()),
+        ];
+        match &self.cache {
+            Cache::Real => vars.push(("REDIS_URL".to_owned(), redis_url())),
+            Cache::At(url) => vars.push(("REDIS_URL".to_owned(), url.clone())),
+            Cache::Off => {}
+        }
+        vars.extend(self.vars);
+        let settings = Settings::from_vars(vars).unwrap();
+
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let app = Application::with_listener(settings, listener).unwrap();
+        let addr = app.local_addr().unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let server = tokio::spawn(app.run_until_stopped(async move {
+            let _ = stopped.await;
+        }));
+
+        TestApp {
+            addr,
+            client: reqwest::Client::builder()
+                .no_proxy()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .unwrap(),
+            cache_prefix: prefix,
+            db,
+            stop: Some(stop),
+            server: Some(server),
+        }
+    }
+}
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub client: reqwest::Client,
+    pub cache_prefix: String,
+    pub db: TestDb,
+    stop: Option<oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<anyhow::Result<handler::server::Drain>>>,
+}
+
+impl TestApp {
+    pub fn builder() -> TestAppBuilder {
+        TestAppBuilder {
+            cache: Cache::Real,
+            database_via: None,
+            database_url: None,
+            vars: Vec::new(),
+        }
+    }
+
+    /// The application with real PostgreSQL and Redis.
+    pub async fn spawn() -> Self {
+        Self::builder().spawn().await
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub async fn get(&self, path: &str) -> Response {
+        self.client.get(self.url(path)).send().await.unwrap()
+    }
+
+    pub async fn delete(&self, path: &str) -> Response {
+        self.client.delete(self.url(path)).send().await.unwrap()
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> Response {
+        self.client
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn patch_json(&self, path: &str, body: &Value) -> Response {
+        self.client
+            .patch(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Creates a user and returns its body, failing the test on anything
+    /// but `201`.
+    pub async fn create_user(&self, email: &str, name: &str) -> Value {
+        let response = self
+            .post_json("/api/v1/users", &json!({ "email": email, "name": name }))
+            .await;
+        assert_eq!(response.status(), StatusCode::CREATED);
+        response.json().await.unwrap()
+    }
+
+    pub async fn redis(&self) -> redis::aio::MultiplexedConnection {
+        redis::Client::open(redis_url())
+            .unwrap()
+            .get_multiplexed_async_connection()
+            .await
+            .unwrap()
+    }
+
+    /// The Redis key the application uses for a user.
+    pub fn cache_key(&self, id: &str) -> String {
+        format!("{}:user:v1:{id}", self.cache_prefix)
+    }
+
+    /// Stops the server and waits for it, returning how the drain ended.
+    pub async fn stop(mut self) -> handler::server::Drain {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let server = self.server.take().unwrap();
+        server.await.unwrap().unwrap()
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// Checks that `response` is a problem+json with `status`, carrying the
+/// request id of its `X-Request-Id` header, and returns the body.
+pub async fn assert_problem(response: Response, status: StatusCode) -> Value {
+    assert_eq!(response.status(), status);
+    let content_type = response.headers()[header::CONTENT_TYPE]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(content_type, "application/problem+json");
+    let request_id = response.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["status"], status.as_u16(), "{body}");
+    assert_eq!(body["request_id"], request_id, "{body}");
+    for member in ["type", "title", "detail", "instance"] {
+        assert!(body[member].is_string(), "`{member}` missing in {body}");
+    }
+    body
+}
+
+/// The `field` names of a problem's `errors` list.
+pub fn error_fields(problem: &Value) -> Vec<String> {
+    problem["errors"]
+        .as_array()
+        .map(|errors| {
+            errors
+                .iter()
+                .map(|e| e["field"].as_str().unwrap().to_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A port nothing listens on.
+pub async fn closed_port() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    listener.local_addr().unwrap()
+}
+
+/// A server that accepts connections and never answers: the network
+/// behaviour of a hung or black-holed dependency.
+pub struct BlackHole {
+    pub addr: SocketAddr,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl BlackHole {
+    pub async fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let task = tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((socket, _)) = listener.accept().await {
+                held.push(socket);
+            }
+        });
+        Self { addr, task }
+    }
+}
+
+impl Drop for BlackHole {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// A TCP proxy in front of a real server that the test can cut (existing
+/// connections dropped, new ones closed at once) and restore: the network
+/// behaviour of a dependency that goes down and comes back.
+pub struct Proxy {
+    pub addr: SocketAddr,
+    up: Arc<watch::Sender<bool>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Proxy {
+    pub async fn start(upstream: SocketAddr) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let up = Arc::new(watch::Sender::new(true));
+        let state = Arc::clone(&up);
+        let task = tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                if !*state.borrow() {
+                    drop(client);
+                    continue;
+                }
+                let mut down = state.subscribe();
+                tokio::spawn(async move {
+                    let Ok(mut server) = TcpStream::connect(upstream).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+                        _ = down.wait_for(|up| !*up) => {}
+                    }
+                });
+            }
+        });
+        Self { addr, up, task }
+    }
+
+    pub fn cut(&self) {
+        self.up.send_replace(false);
+    }
+
+    pub fn restore(&self) {
+        self.up.send_replace(true);
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}

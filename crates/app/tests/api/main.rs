@@ -1,0 +1,25 @@
+//! Integration tests: the real application, over HTTP, against real
+//! PostgreSQL (a fresh database per test) and real Redis (a key prefix per
+//! test). One binary, many modules, to keep link times down.
+//!
+//! `TEST_DATABASE_URL` (a server URL with an existing database, default
+//! `postgres://postgres@127.0.0.1:5432/postgres`) and `TEST_REDIS_URL`
+//! (default `redis://127.0.0.1:6379`) point the tests at the servers.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail loudly
+#![allow(unreachable_pub)] // helpers are `pub` for the sibling test modules
+
+mod helpers;
+
+mod cache;
+mod database;
+mod docs;
+mod errors;
+mod openapi;
+mod request_id;
+mod shutdown;
+mod users_create;
+mod users_delete;
+mod users_list;
+mod users_read;
+mod users_update;

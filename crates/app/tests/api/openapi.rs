@@ -1,0 +1,66 @@
+//! `GET /openapi.json` describes every route, status and problem body.
+
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use crate::helpers::TestApp;
+
+#[tokio::test]
+async fn the_document_lists_every_operation_and_status() {
+    let app = TestApp::spawn().await;
+    let response = app.get("/openapi.json").await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let doc: Value = response.json().await.unwrap();
+    assert!(
+        doc["openapi"].as_str().unwrap().starts_with("3.1"),
+        "{}",
+        doc["openapi"]
+    );
+
+    let expected: &[(&str, &str, &[&str])] = &[
+        (
+            "/api/v1/users",
+            "post",
+            &["201", "400", "409", "413", "415", "422", "500", "503"],
+        ),
+        ("/api/v1/users", "get", &["200", "400", "500", "503"]),
+        (
+            "/api/v1/users/{id}",
+            "get",
+            &["200", "400", "404", "500", "503"],
+        ),
+        (
+            "/api/v1/users/{id}",
+            "patch",
+            &[
+                "200", "400", "404", "409", "413", "415", "422", "500", "503",
+            ],
+        ),
+        (
+            "/api/v1/users/{id}",
+            "delete",
+            &["204", "400", "404", "500", "503"],
+        ),
+    ];
+    for (path, method, statuses) in expected {
+        let responses = &doc["paths"][path][method]["responses"];
+        assert!(responses.is_object(), "{method} {path} is missing");
+        for status in *statuses {
+            let response = &responses[status];
+            assert!(response.is_object(), "{method} {path} lacks {status}");
+            if status.starts_with('4') || status.starts_with('5') {
+                let schema = &response["content"]["application/problem+json"]["schema"]["$ref"];
+                assert_eq!(
+                    schema, "#/components/schemas/Problem",
+                    "{method} {path} {status}"
+                );
+            }
+        }
+    }
+    let problem = &doc["components"]["schemas"]["Problem"]["properties"];
+    for member in ["type", "title", "status", "detail", "request_id", "errors"] {
+        assert!(problem[member].is_object(), "Problem lacks {member}");
+    }
+    let create = &doc["components"]["schemas"]["CreateUserRequest"]["required"];
+    assert_eq!(create, &serde_json::json!(["email", "name"]));
+}

@@ -1,0 +1,166 @@
+use std::time::Duration;
+
+use secrecy::ExposeSecret;
+
+use super::*;
+
+const DB: (&str, &str) = ("DATABASE_URL", "postgres://app:hunter2@db:5432/app");
+
+#[test]
+fn defaults_apply_when_only_the_database_is_set() {
+    let s = Settings::from_vars([DB]).unwrap();
+    assert_eq!(s.http_addr, "0.0.0.0:8080".parse().unwrap());
+    assert_eq!(s.log_level, "info");
+    assert_eq!(s.http.request_timeout, Duration::from_secs(10));
+    assert_eq!(s.http.request_body_limit, 64 * 1024);
+    assert_eq!(s.database.max_connections, 10);
+    assert_eq!(s.database.acquire_timeout, Duration::from_secs(2));
+    assert!(!s.database.migrate_on_start);
+    assert!(s.cache.is_none(), "no REDIS_URL means no cache");
+}
+
+#[test]
+fn human_durations_and_sizes_parse() {
+    let s = Settings::from_vars([
+        DB,
+        ("REQUEST_TIMEOUT", "1m"),
+        ("DATABASE_ACQUIRE_TIMEOUT", "250ms"),
+        ("REQUEST_BODY_LIMIT", "1MiB"),
+        ("REDIS_URL", "redis://127.0.0.1:6379"),
+        ("CACHE_TIMEOUT", "20ms"),
+        ("DATABASE_MIGRATE_ON_START", "TRUE"),
+    ])
+    .unwrap();
+    assert_eq!(s.http.request_timeout, Duration::from_secs(60));
+    assert_eq!(s.database.acquire_timeout, Duration::from_millis(250));
+    assert_eq!(s.http.request_body_limit, 1024 * 1024);
+    assert!(s.database.migrate_on_start);
+    let cache = s.cache.unwrap();
+    assert_eq!(cache.timeout, Duration::from_millis(20));
+    assert_eq!(cache.key_prefix, "bulkhead");
+}
+
+#[test]
+fn every_problem_is_reported_at_once() {
+    let err = Settings::from_vars([
+        ("HTTP_ADDR", "nonsense"),
+        ("REQUEST_TIMEOUT", "soon"),
+        ("DATABASE_MAX_CONNECTIONS", "0"),
+        ("CACHE_TTL", "0s"),
+    ])
+    .unwrap_err();
+    let names: Vec<_> = err.problems.iter().map(|p| p.variable).collect();
+    assert_eq!(
+        names,
+        [
+            "HTTP_ADDR",
+            "REQUEST_TIMEOUT",
+            "DATABASE_URL",
+            "DATABASE_MAX_CONNECTIONS",
+            "CACHE_TTL"
+        ]
+    );
+    let text = err.to_string();
+    assert!(text.contains("5 problem(s)"), "{text}");
+    assert!(text.contains("DATABASE_URL: is required"), "{text}");
+}
+
+#[test]
+fn timeouts_must_fit_inside_the_request_deadline() {
+    let err = Settings::from_vars([
+        DB,
+        ("REQUEST_TIMEOUT", "1s"),
+        ("DATABASE_ACQUIRE_TIMEOUT", "2s"),
+        ("CACHE_TIMEOUT", "1s"),
+    ])
+    .unwrap_err();
+    let names: Vec<_> = err.problems.iter().map(|p| p.variable).collect();
+    // The default statement timeout (5s) is over the 1s deadline too.
+    assert_eq!(
+        names,
+        [
+            "DATABASE_ACQUIRE_TIMEOUT",
+            "DATABASE_STATEMENT_TIMEOUT",
+            "CACHE_TIMEOUT"
+        ]
+    );
+}
+
+#[test]
+fn min_connections_above_max_is_rejected() {
+    let err = Settings::from_vars([
+        DB,
+        ("DATABASE_MIN_CONNECTIONS", "5"),
+        ("DATABASE_MAX_CONNECTIONS", "2"),
+    ])
+    .unwrap_err();
+    assert_eq!(err.problems[0].variable, "DATABASE_MIN_CONNECTIONS");
+}
+
+#[test]
+fn empty_values_count_as_unset() {
+    let s = Settings::from_vars([DB, ("REDIS_URL", ""), ("HTTP_ADDR", " ")]).unwrap();
+    assert!(s.cache.is_none());
+    assert_eq!(s.http_addr.port(), 8080);
+}
+
+#[test]
+fn the_last_value_of_a_repeated_variable_wins() {
+    let s = Settings::from_vars([DB, ("LOG_LEVEL", "debug"), ("LOG_LEVEL", "warn")]).unwrap();
+    assert_eq!(s.log_level, "warn");
+}
+
+#[test]
+fn secrets_never_show_in_debug_or_errors() {
+    let s = Settings::from_vars([DB, ("REDIS_URL", "redis://:s3cret@cache:6379")]).unwrap();
+    let debug = format!("{s:?}");
+    assert!(!debug.contains("hunter2"), "{debug}");
+    assert!(!debug.contains("s3cret"), "{debug}");
+    assert_eq!(s.database.url.expose_secret(), DB.1);
+
+    let err = Settings::from_vars([
+        ("DATABASE_URL", "mysql://app:hunter2@db/app"),
+        ("REDIS_URL", "not a url s3cret"),
+    ])
+    .unwrap_err();
+    let text = format!("{err} {err:?}");
+    assert!(!text.contains("hunter2"), "{text}");
+    assert!(!text.contains("s3cret"), "{text}");
+    assert!(text.contains("scheme `mysql`"), "{text}");
+}
+
+#[test]
+fn every_variable_is_read() {
+    // Setting each variable to a value no parser accepts must produce a
+    // problem naming it: proof that the list and the parser agree.
+    for v in VARIABLES {
+        if matches!(v.name, "LOG_LEVEL" | "CACHE_KEY_PREFIX") {
+            continue; // free-form text; checked below
+        }
+        let err = Settings::from_vars([DB, (v.name, "\u{1}bad")]).unwrap_err();
+        assert!(
+            err.problems.iter().any(|p| p.variable == v.name),
+            "{} was not read: {err}",
+            v.name
+        );
+    }
+    let s = Settings::from_vars([
+        DB,
+        ("LOG_LEVEL", "trace"),
+        ("CACHE_KEY_PREFIX", "orders"),
+        ("REDIS_URL", "redis://localhost"),
+    ])
+    .unwrap();
+    assert_eq!(s.log_level, "trace");
+    assert_eq!(s.cache.unwrap().key_prefix, "orders");
+}
+
+#[test]
+fn help_lists_every_variable_with_its_default() {
+    let help = help_text();
+    for v in VARIABLES {
+        assert!(help.contains(v.name), "{} missing from help", v.name);
+    }
+    assert!(help.contains("HTTP_ADDR [default: 0.0.0.0:8080]"));
+    assert!(help.contains("DATABASE_URL [required]"));
+}

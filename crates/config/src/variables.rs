@@ -1,0 +1,140 @@
+//! The list of environment variables: name, default and meaning.
+
+use std::fmt::Write as _;
+
+/// One environment variable the service reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Variable {
+    /// Its name, e.g. `HTTP_ADDR`.
+    pub name: &'static str,
+    /// Value used when it is unset; `None` when it is required or optional
+    /// without a default (see `required`).
+    pub default: Option<&'static str>,
+    /// Whether start-up fails without it.
+    pub required: bool,
+    /// Whether its value is a secret (never logged or echoed).
+    pub secret: bool,
+    /// One line saying what it does.
+    pub help: &'static str,
+}
+
+const fn var(name: &'static str, default: &'static str, help: &'static str) -> Variable {
+    Variable {
+        name,
+        default: Some(default),
+        required: false,
+        secret: false,
+        help,
+    }
+}
+
+/// Every variable, in the order `--help` and the README list them.
+pub const VARIABLES: &[Variable] = &[
+    var(
+        "HTTP_ADDR",
+        "0.0.0.0:8080",
+        "Address the public HTTP listener binds.",
+    ),
+    var(
+        "LOG_LEVEL",
+        "info",
+        "tracing filter directive, e.g. `info` or `info,service=debug`.",
+    ),
+    var(
+        "REQUEST_TIMEOUT",
+        "10s",
+        "Deadline for one request; past it the answer is 504 problem+json.",
+    ),
+    var(
+        "REQUEST_BODY_LIMIT",
+        "64KiB",
+        "Largest request body accepted; larger bodies get 413.",
+    ),
+    var(
+        "SHUTDOWN_TIMEOUT",
+        "20s",
+        "How long in-flight requests may take to finish after a shutdown signal.",
+    ),
+    Variable {
+        name: "DATABASE_URL",
+        default: None,
+        required: true,
+        secret: true,
+        help: "PostgreSQL URL, e.g. `postgres://user:password@host:5432/bulkhead`.",
+    },
+    var(
+        "DATABASE_MAX_CONNECTIONS",
+        "10",
+        "Most pooled PostgreSQL connections.",
+    ),
+    var(
+        "DATABASE_MIN_CONNECTIONS",
+        "0",
+        "Pooled connections kept open while idle.",
+    ),
+    var(
+        "DATABASE_ACQUIRE_TIMEOUT",
+        "2s",
+        "How long a request waits for a pooled connection before it gets 503; below REQUEST_TIMEOUT.",
+    ),
+    var(
+        "DATABASE_IDLE_TIMEOUT",
+        "10m",
+        "Idle connections above the minimum are closed after this long.",
+    ),
+    var(
+        "DATABASE_MAX_LIFETIME",
+        "30m",
+        "Connections are recycled after this long.",
+    ),
+    var(
+        "DATABASE_STATEMENT_TIMEOUT",
+        "5s",
+        "PostgreSQL `statement_timeout` for every connection; below REQUEST_TIMEOUT.",
+    ),
+    var(
+        "DATABASE_MIGRATE_ON_START",
+        "false",
+        "Create the database if missing and apply migrations before serving (`true` for local runs; Kubernetes runs `migrate` as a job).",
+    ),
+    Variable {
+        name: "REDIS_URL",
+        default: None,
+        required: false,
+        secret: true,
+        help: "Redis URL for the read cache, e.g. `redis://127.0.0.1:6379`; unset runs without a cache.",
+    },
+    var("CACHE_TTL", "5m", "How long a cached user lives."),
+    var(
+        "CACHE_TIMEOUT",
+        "50ms",
+        "Most latency one cache call may add; a slower or failed call counts as a miss.",
+    ),
+    var(
+        "CACHE_KEY_PREFIX",
+        "bulkhead",
+        "Prefix of every Redis key the service writes, so several services can share one Redis.",
+    ),
+];
+
+/// Looks a variable up by name.
+pub(crate) fn variable(name: &str) -> Option<&'static Variable> {
+    VARIABLES.iter().find(|v| v.name == name)
+}
+
+/// The variables as text for `--help`.
+pub fn help_text() -> String {
+    let mut out = String::from(
+        "Environment variables (a `.env` file in the working directory is read too):\n",
+    );
+    for v in VARIABLES {
+        let default = match (v.default, v.required) {
+            (Some(d), _) => format!(" [default: {d}]"),
+            (None, true) => " [required]".to_owned(),
+            (None, false) => " [optional]".to_owned(),
+        };
+        // Writing to a String cannot fail.
+        let _ = writeln!(out, "  {}{default}\n      {}", v.name, v.help);
+    }
+    out
+}

@@ -1,0 +1,129 @@
+//! [`ApiError`]: the one error type handlers return, and its mapping to
+//! statuses and problem bodies.
+
+use std::sync::Arc;
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use service::users::UserError;
+
+use crate::problem::{Cause, FieldError, Problem};
+
+/// Seconds a client is asked to wait after a `503`.
+pub const RETRY_AFTER_SECONDS: u32 = 5;
+
+/// Everything a handler can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// `400`: malformed request (JSON syntax, path or query parameters).
+    #[error("bad request: {detail}")]
+    BadRequest {
+        /// What is wrong.
+        detail: String,
+        /// The parameters at fault.
+        errors: Vec<FieldError>,
+    },
+    /// `404`: the resource or route does not exist.
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// `409`: the request conflicts with current state (e.g. e-mail taken).
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// `413`: the body is over the limit.
+    #[error("payload too large: {0}")]
+    PayloadTooLarge(String),
+    /// `415`: the body is not JSON.
+    #[error("unsupported media type: {0}")]
+    UnsupportedMediaType(String),
+    /// `422`: well-formed, but fields break the rules.
+    #[error("validation failed")]
+    Validation(Vec<FieldError>),
+    /// `503` with `Retry-After`: a dependency is down; the cause is logged.
+    #[error("service unavailable")]
+    Unavailable(#[source] anyhow::Error),
+    /// `500`: anything unexpected; the cause is logged, never sent.
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
+}
+
+impl From<UserError> for ApiError {
+    fn from(err: UserError) -> Self {
+        match err {
+            UserError::NotFound => Self::NotFound("no user has this id".to_owned()),
+            UserError::EmailTaken => {
+                Self::Conflict("another user already has this e-mail address".to_owned())
+            }
+            UserError::Unavailable(source) => Self::Unavailable(source),
+            UserError::Internal(source) => Self::Internal(source),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (problem, cause) = match self {
+            Self::BadRequest { detail, errors } => (
+                Problem {
+                    errors,
+                    ..Problem::from_status(StatusCode::BAD_REQUEST, detail)
+                },
+                None,
+            ),
+            Self::NotFound(detail) => (Problem::from_status(StatusCode::NOT_FOUND, detail), None),
+            Self::Conflict(detail) => (
+                Problem {
+                    type_: "/problems/conflict",
+                    ..Problem::from_status(StatusCode::CONFLICT, detail)
+                },
+                None,
+            ),
+            Self::PayloadTooLarge(detail) => (
+                Problem::from_status(StatusCode::PAYLOAD_TOO_LARGE, detail),
+                None,
+            ),
+            Self::UnsupportedMediaType(detail) => (
+                Problem::from_status(StatusCode::UNSUPPORTED_MEDIA_TYPE, detail),
+                None,
+            ),
+            Self::Validation(errors) => (
+                Problem {
+                    type_: "/problems/validation",
+                    title: "Request validation failed".to_owned(),
+                    errors,
+                    ..Problem::from_status(
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        "one or more fields are invalid; see `errors`",
+                    )
+                },
+                None,
+            ),
+            Self::Unavailable(cause) => (
+                Problem::from_status(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "a dependency is unavailable; retry after the delay in Retry-After",
+                ),
+                Some(cause),
+            ),
+            Self::Internal(cause) => (
+                Problem::from_status(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "an unexpected error occurred; quote the request id when reporting it",
+                ),
+                Some(cause),
+            ),
+        };
+        let status =
+            StatusCode::from_u16(problem.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let mut response = status.into_response();
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
+        }
+        response.extensions_mut().insert(problem);
+        if let Some(cause) = cause {
+            response.extensions_mut().insert(Cause(Arc::new(cause)));
+        }
+        response
+    }
+}

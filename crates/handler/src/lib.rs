@@ -1,0 +1,30 @@
+//! HTTP: the axum router, its middleware, extractors, error responses and
+//! the OpenAPI document.
+//!
+//! This is the only crate that knows axum and HTTP. Handlers turn request
+//! bodies into `service` domain types once, call the service, and map its
+//! errors to RFC 9457 problem responses in one place ([`error`]).
+//!
+//! # Layout
+//! - [`router`]: the whole public router with its middleware stack.
+//! - [`users`]: the users routes and their request/response bodies.
+//! - [`error`]: [`ApiError`](error::ApiError), the one error type handlers
+//!   return, and its status mapping.
+//! - [`problem`]: the problem+json body, and the middleware that renders every
+//!   error response (axum's own 404/405/413, timeouts, panics) as one.
+//! - [`extract`]: `Json`/`Query` wrappers whose rejections are problems.
+//! - [`request_id`]: `X-Request-Id` handling.
+//! - [`server`]: [`Server`](server::Server), serving with a bounded drain.
+//! - [`openapi`]: the OpenAPI 3.1 document served at `/openapi.json`.
+
+pub mod error;
+pub mod extract;
+pub mod openapi;
+pub mod problem;
+pub mod request_id;
+pub mod server;
+pub mod users;
+
+mod router;
+
+pub use crate::router::{AppState, HttpLimits, router};

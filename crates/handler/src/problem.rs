@@ -1,0 +1,167 @@
+//! RFC 9457 problem details, and the middleware that makes every error
+//! response one.
+//!
+//! Handlers and layers never write error bodies themselves. An error
+//! response carries a [`Problem`] (and, for server errors, its cause) in its
+//! extensions; [`render`] turns that into the `application/problem+json`
+//! body, adds the request id and the path, and logs the cause once, inside
+//! the request span. Error responses made by axum or tower-http (unknown
+//! route, wrong method, timeout) carry nothing and get a problem built from
+//! their status.
+
+use std::any::Any;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse as _, Response};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::error::ApiError;
+use crate::request_id;
+
+/// Media type of every error body.
+pub const CONTENT_TYPE: &str = "application/problem+json";
+
+/// An RFC 9457 problem details object.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Problem {
+    /// A URI reference naming the kind of problem; `about:blank` when the
+    /// status says it all.
+    #[serde(rename = "type")]
+    #[schema(example = "/problems/validation")]
+    pub type_: &'static str,
+    /// A short summary of the kind of problem.
+    #[schema(example = "Request validation failed")]
+    pub title: String,
+    /// The HTTP status code.
+    #[schema(example = 422)]
+    pub status: u16,
+    /// What went wrong with this request.
+    pub detail: String,
+    /// The request path.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub instance: Option<String>,
+    /// The request id, as in the `X-Request-Id` response header.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    /// One entry per invalid field (validation and bad-request problems).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<FieldError>,
+}
+
+/// One invalid field of a request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct FieldError {
+    /// The field: a body member such as `email`, or a parameter such as
+    /// `limit`.
+    #[schema(example = "email")]
+    pub field: String,
+    /// What is wrong with it.
+    #[schema(example = "is not a valid e-mail address")]
+    pub message: String,
+}
+
+impl FieldError {
+    /// An error for `field`.
+    pub fn new(field: impl Into<String>, message: impl ToString) -> Self {
+        Self {
+            field: field.into(),
+            message: message.to_string(),
+        }
+    }
+}
+
+impl Problem {
+    /// A problem whose type is `about:blank` and title the status's reason.
+    pub fn from_status(status: StatusCode, detail: impl Into<String>) -> Self {
+        Self {
+            type_: "about:blank",
+            title: status.canonical_reason().unwrap_or("Error").to_owned(),
+            status: status.as_u16(),
+            detail: detail.into(),
+            instance: None,
+            request_id: None,
+            errors: Vec::new(),
+        }
+    }
+}
+
+/// The cause of a server error, kept in the response's extensions until
+/// [`render`] logs it.
+#[derive(Debug, Clone)]
+pub(crate) struct Cause(pub(crate) Arc<anyhow::Error>);
+
+/// Middleware: renders every error response as problem+json.
+pub async fn render(request: Request, next: Next) -> Response {
+    let request_id = request_id::of(&request).map(str::to_owned);
+    let path = request.uri().path().to_owned();
+    let mut response = next.run(request).await;
+    let status = response.status();
+
+    if let Some(Cause(cause)) = response.extensions_mut().remove::<Cause>() {
+        // The one place a server error is logged, with its cause chain.
+        if status.is_server_error() && status != StatusCode::SERVICE_UNAVAILABLE {
+            tracing::error!(status = status.as_u16(), error = ?cause, "request failed");
+        } else {
+            tracing::warn!(status = status.as_u16(), error = ?cause, "request failed");
+        }
+    }
+
+    let problem = match response.extensions_mut().remove::<Problem>() {
+        Some(problem) => problem,
+        None if is_unrendered_error(&response) => {
+            Problem::from_status(status, default_detail(status))
+        }
+        None => return response,
+    };
+    let problem = Problem {
+        instance: Some(path),
+        request_id,
+        ..problem
+    };
+    // Serializing strings and numbers cannot fail; were it to, the status
+    // still goes out, with an empty body.
+    let body = serde_json::to_vec(&problem).unwrap_or_default();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
+    headers.remove(header::CONTENT_LENGTH);
+    let (parts, _) = response.into_parts();
+    Response::from_parts(parts, Body::from(body))
+}
+
+fn is_unrendered_error(response: &Response) -> bool {
+    let status = response.status();
+    let already = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(CONTENT_TYPE.as_bytes()));
+    (status.is_client_error() || status.is_server_error()) && !already
+}
+
+fn default_detail(status: StatusCode) -> &'static str {
+    match status {
+        StatusCode::NOT_FOUND => "no route matches this path",
+        StatusCode::METHOD_NOT_ALLOWED => {
+            "this path does not accept this method; see the Allow header"
+        }
+        StatusCode::GATEWAY_TIMEOUT => "the request did not finish within the server's deadline",
+        StatusCode::PAYLOAD_TOO_LARGE => "the request body is larger than the server accepts",
+        _ => "the request failed",
+    }
+}
+
+/// [`CatchPanicLayer`](tower_http::catch_panic::CatchPanicLayer) handler:
+/// a panic becomes a `500` whose cause (the panic message) is logged by
+/// [`render`] and never sent to the client.
+pub fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {
+    let message = panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "non-string panic payload".to_owned());
+    ApiError::Internal(anyhow::anyhow!("handler panicked: {message}")).into_response()
+}

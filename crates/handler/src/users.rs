@@ -1,0 +1,192 @@
+//! The users routes: `/api/v1/users` and `/api/v1/users/{id}`.
+
+mod dto;
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use service::users::{Cursor, NewUser, PageLimit, UserId, UserPatch, UserService};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+
+pub use self::dto::{CreateUserRequest, ListQuery, UpdateUserRequest, UserPage, UserResponse};
+use crate::error::ApiError;
+use crate::extract::{Json, Query};
+use crate::problem::{FieldError, Problem};
+use crate::router::AppState;
+
+/// The users routes, with their OpenAPI operations.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_user, list_users))
+        .routes(routes!(get_user, update_user, delete_user))
+}
+
+/// Parses the `{id}` path segment. Taken as text so that a bad id gets a
+/// `400` problem naming the parameter.
+fn user_id(raw: &str) -> Result<UserId, ApiError> {
+    Uuid::parse_str(raw)
+        .map(UserId::from_uuid)
+        .map_err(|_| ApiError::BadRequest {
+            detail: format!("`{raw}` is not a user id"),
+            errors: vec![FieldError::new("id", "must be a UUID")],
+        })
+}
+
+/// Create a user.
+#[utoipa::path(
+    post,
+    path = "/api/v1/users",
+    tag = "users",
+    request_body = CreateUserRequest,
+    responses(
+        (status = 201, description = "Created", body = UserResponse,
+            headers(("Location" = String, description = "Path of the new user"))),
+        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "E-mail address already in use", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body over the size limit", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Body is not `application/json`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields, listed in `errors`", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "Unexpected error", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Database unavailable; see `Retry-After`", body = Problem, content_type = "application/problem+json"),
+        (status = 504, description = "Request deadline exceeded", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn create_user(
+    State(users): State<Arc<UserService>>,
+    Json(body): Json<CreateUserRequest>,
+) -> Result<impl IntoResponse, ApiError> {
+    let new = NewUser::try_from(body)?;
+    let user = users.create(new).await?;
+    let location = format!("/api/v1/users/{}", user.id);
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, location)],
+        Json(UserResponse::from(user)),
+    ))
+}
+
+/// List users in creation order, one page at a time.
+#[utoipa::path(
+    get,
+    path = "/api/v1/users",
+    tag = "users",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "A page of users", body = UserPage),
+        (status = 400, description = "Bad `limit` or `cursor`", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "Unexpected error", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Database unavailable; see `Retry-After`", body = Problem, content_type = "application/problem+json"),
+        (status = 504, description = "Request deadline exceeded", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn list_users(
+    State(users): State<Arc<UserService>>,
+    Query(query): Query<ListQuery>,
+) -> Result<Json<UserPage>, ApiError> {
+    let mut errors = Vec::new();
+    let limit = match query.limit.as_deref() {
+        None => PageLimit::default(),
+        Some(raw) => PageLimit::parse(raw).unwrap_or_else(|err| {
+            errors.push(FieldError::new("limit", err));
+            PageLimit::default()
+        }),
+    };
+    let cursor = match query.cursor.as_deref() {
+        None => None,
+        Some(raw) => Cursor::decode(raw)
+            .inspect_err(|err| errors.push(FieldError::new("cursor", err)))
+            .ok(),
+    };
+    if !errors.is_empty() {
+        return Err(ApiError::BadRequest {
+            detail: "invalid query parameters; see `errors`".to_owned(),
+            errors,
+        });
+    }
+    let page = users.list(cursor, limit).await?;
+    Ok(Json(UserPage {
+        items: page.items.into_iter().map(UserResponse::from).collect(),
+        next_cursor: page.next_cursor.map(|c| c.encode()),
+    }))
+}
+
+/// Get one user.
+#[utoipa::path(
+    get,
+    path = "/api/v1/users/{id}",
+    tag = "users",
+    params(("id" = Uuid, Path, description = "The user's id")),
+    responses(
+        (status = 200, description = "The user", body = UserResponse),
+        (status = 400, description = "The id is not a UUID", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such user", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "Unexpected error", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Database unavailable; see `Retry-After`", body = Problem, content_type = "application/problem+json"),
+        (status = 504, description = "Request deadline exceeded", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn get_user(
+    State(users): State<Arc<UserService>>,
+    Path(id): Path<String>,
+) -> Result<Json<UserResponse>, ApiError> {
+    let user = users.get(user_id(&id)?).await?;
+    Ok(Json(user.into()))
+}
+
+/// Change a user's e-mail address and/or name.
+#[utoipa::path(
+    patch,
+    path = "/api/v1/users/{id}",
+    tag = "users",
+    params(("id" = Uuid, Path, description = "The user's id")),
+    request_body = UpdateUserRequest,
+    responses(
+        (status = 200, description = "The updated user", body = UserResponse),
+        (status = 400, description = "Malformed JSON, or the id is not a UUID", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such user", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "E-mail address already in use", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body over the size limit", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Body is not `application/json`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields, listed in `errors`", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "Unexpected error", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Database unavailable; see `Retry-After`", body = Problem, content_type = "application/problem+json"),
+        (status = 504, description = "Request deadline exceeded", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn update_user(
+    State(users): State<Arc<UserService>>,
+    Path(id): Path<String>,
+    Json(body): Json<UpdateUserRequest>,
+) -> Result<Json<UserResponse>, ApiError> {
+    let id = user_id(&id)?;
+    let patch = UserPatch::try_from(body)?;
+    let user = users.update(id, patch).await?;
+    Ok(Json(user.into()))
+}
+
+/// Delete a user.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/users/{id}",
+    tag = "users",
+    params(("id" = Uuid, Path, description = "The user's id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 400, description = "The id is not a UUID", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such user", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "Unexpected error", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Database unavailable; see `Retry-After`", body = Problem, content_type = "application/problem+json"),
+        (status = 504, description = "Request deadline exceeded", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn delete_user(
+    State(users): State<Arc<UserService>>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    users.delete(user_id(&id)?).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

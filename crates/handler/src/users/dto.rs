@@ -1,0 +1,176 @@
+//! Request and response bodies of the users API, and their conversion to
+//! and from domain types.
+
+use serde::{Deserialize, Serialize};
+use service::users::{Email, NewUser, User, UserName, UserPatch};
+use time::OffsetDateTime;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::error::ApiError;
+use crate::problem::FieldError;
+
+/// Body of `POST /api/v1/users`.
+///
+/// Fields are optional in Rust so a missing one is reported by name with the
+/// other problems, rather than as a parse error that stops at the first.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateUserRequest {
+    /// Trimmed and lower-cased; unique case-insensitively; at most 254
+    /// characters.
+    #[schema(value_type = String, required = true, format = Email, max_length = 254, example = "ada@example.com")]
+    pub email: Option<String>,
+    /// Trimmed; 1 to 100 characters; no control characters.
+    #[schema(value_type = String, required = true, min_length = 1, max_length = 100, example = "Ada Lovelace")]
+    pub name: Option<String>,
+}
+
+/// Body of `PATCH /api/v1/users/{id}`: at least one field.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateUserRequest {
+    /// New e-mail address; same rules as on creation.
+    #[schema(value_type = String, format = Email, max_length = 254)]
+    pub email: Option<String>,
+    /// New name; same rules as on creation.
+    #[schema(value_type = String, min_length = 1, max_length = 100)]
+    pub name: Option<String>,
+}
+
+/// A user.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserResponse {
+    /// UUIDv7 assigned by the service.
+    pub id: Uuid,
+    /// Normalised (lower-case) e-mail address.
+    pub email: String,
+    /// Display name.
+    pub name: String,
+    /// RFC 3339 creation time.
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: OffsetDateTime,
+    /// RFC 3339 time of the last change.
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub updated_at: OffsetDateTime,
+}
+
+/// One page of users.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserPage {
+    /// Users in creation order.
+    pub items: Vec<UserResponse>,
+    /// Pass as `cursor` to get the next page; `null` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// Query of `GET /api/v1/users`. Kept as text so a bad value gets a `400`
+/// naming the parameter.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    /// Page size, 1 to 100 (default 20).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 100)]
+    pub limit: Option<String>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+impl From<User> for UserResponse {
+    fn from(user: User) -> Self {
+        Self {
+            id: user.id.as_uuid(),
+            email: user.email.as_str().to_owned(),
+            name: user.name.as_str().to_owned(),
+            created_at: user.created_at,
+            updated_at: user.updated_at,
+        }
+    }
+}
+
+/// Parses an optional field, recording what is wrong with it.
+fn field<T, E: ToString>(
+    errors: &mut Vec<FieldError>,
+    name: &str,
+    raw: Option<&str>,
+    parse: impl FnOnce(&str) -> Result<T, E>,
+) -> Option<T> {
+    match parse(raw?) {
+        Ok(value) => Some(value),
+        Err(err) => {
+            errors.push(FieldError::new(name, err));
+            None
+        }
+    }
+}
+
+impl TryFrom<CreateUserRequest> for NewUser {
+    type Error = ApiError;
+
+    fn try_from(body: CreateUserRequest) -> Result<Self, ApiError> {
+        let mut errors = Vec::new();
+        for (name, value) in [("email", &body.email), ("name", &body.name)] {
+            if value.is_none() {
+                errors.push(FieldError::new(name, "is required"));
+            }
+        }
+        let email = field(&mut errors, "email", body.email.as_deref(), Email::parse);
+        let name = field(&mut errors, "name", body.name.as_deref(), UserName::parse);
+        match (email, name) {
+            (Some(email), Some(name)) if errors.is_empty() => Ok(Self { email, name }),
+            _ => Err(ApiError::Validation(errors)),
+        }
+    }
+}
+
+impl TryFrom<UpdateUserRequest> for UserPatch {
+    type Error = ApiError;
+
+    fn try_from(body: UpdateUserRequest) -> Result<Self, ApiError> {
+        let mut errors = Vec::new();
+        let email = field(&mut errors, "email", body.email.as_deref(), Email::parse);
+        let name = field(&mut errors, "name", body.name.as_deref(), UserName::parse);
+        if !errors.is_empty() {
+            return Err(ApiError::Validation(errors));
+        }
+        Self::new(email, name)
+            .map_err(|err| ApiError::Validation(vec![FieldError::new("body", err)]))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn create_reports_every_field() {
+        let body = CreateUserRequest {
+            email: Some("nope".to_owned()),
+            name: None,
+        };
+        let Err(ApiError::Validation(errors)) = NewUser::try_from(body) else {
+            panic!("expected a validation error");
+        };
+        assert_eq!(
+            errors,
+            [
+                FieldError::new("name", "is required"),
+                FieldError::new("email", "is not a valid e-mail address"),
+            ]
+        );
+    }
+
+    #[test]
+    fn empty_patch_is_a_validation_error() {
+        let body = UpdateUserRequest {
+            email: None,
+            name: None,
+        };
+        let Err(ApiError::Validation(errors)) = UserPatch::try_from(body) else {
+            panic!("expected a validation error");
+        };
+        assert_eq!(errors[0].field, "body");
+    }
+}

@@ -1,0 +1,15 @@
+//! Adapters from the service's ports to PostgreSQL (sqlx) and Redis.
+//!
+//! This is the only crate that knows sqlx and redis. It implements the
+//! traits in `service::users` and maps driver errors to the service's
+//! `StoreError`/`CacheError`; it holds no business rules.
+//!
+//! # Layout
+//! - [`database`]: the pool, migrations, and the driver-error mapping.
+//! - [`users`]: [`PgUserStore`](users::PgUserStore), the users table.
+//! - [`cache`]: [`RedisUserCache`](cache::RedisUserCache), the versioned
+//!   read cache.
+
+pub mod cache;
+pub mod database;
+pub mod users;

@@ -1,0 +1,14 @@
+//! The domain: types that carry the rules, the use cases, and the ports
+//! (traits) the use cases need from the outside world.
+//!
+//! This crate knows neither HTTP nor SQL nor Redis. The `handler` crate turns
+//! requests into the domain types here; the `repository` crate implements
+//! the ports; the binary wires them together.
+//!
+//! # Layout
+//! - [`users`]: the example resource. Its module shows the pattern a new
+//!   resource follows: value types with parse constructors, a port for the
+//!   store and one for the cache, and a service that owns transactions, the
+//!   cache-aside policy and the mapping of store errors to domain errors.
+
+pub mod users;

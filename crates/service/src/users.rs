@@ -1,0 +1,17 @@
+//! Users: the example resource.
+
+mod email;
+mod model;
+mod name;
+mod page;
+mod ports;
+mod service;
+
+pub use self::email::{Email, EmailError};
+pub use self::model::{EmptyPatch, NewUser, User, UserId, UserPatch};
+pub use self::name::{UserName, UserNameError};
+pub use self::page::{Cursor, CursorError, Page, PageLimit, PageLimitError};
+pub use self::ports::{
+    CacheError, StoreError, USERS_EMAIL_UNIQUE, UserCache, UserStore, UserTransaction,
+};
+pub use self::service::{CachePolicy, UserError, UserService};

@@ -1,0 +1,95 @@
+//! What the user service needs from outside: a transactional store and an
+//! optional cache. The `repository` crate implements both.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use super::{Cursor, User, UserId};
+
+/// Name of the unique constraint on users' e-mail addresses. The store
+/// reports violations by constraint name; the service turns this one into
+/// [`UserError::EmailTaken`](super::UserError::EmailTaken).
+pub const USERS_EMAIL_UNIQUE: &str = "users_email_key";
+
+/// A failure of the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A unique constraint refused a write.
+    #[error("unique constraint `{constraint}` violated")]
+    UniqueViolation {
+        /// The constraint's name.
+        constraint: String,
+    },
+    /// The store cannot be reached or is overloaded right now; trying again
+    /// later may succeed.
+    #[error("store unavailable")]
+    Unavailable(#[source] anyhow::Error),
+    /// Anything else: a bug or a broken invariant.
+    #[error("store failed")]
+    Other(#[source] anyhow::Error),
+}
+
+/// Reads and the entry point to writes.
+#[async_trait]
+pub trait UserStore: Send + Sync + 'static {
+    /// Starts a transaction; nothing it writes is visible until
+    /// [`UserTransaction::commit`].
+    async fn begin(&self) -> Result<Box<dyn UserTransaction>, StoreError>;
+
+    /// The user with this id, if any.
+    async fn find(&self, id: UserId) -> Result<Option<User>, StoreError>;
+
+    /// Up to `limit` users created after `after` (from the start when
+    /// `None`), in creation order.
+    async fn list(&self, after: Option<Cursor>, limit: u32) -> Result<Vec<User>, StoreError>;
+}
+
+/// One transaction. Dropping it without committing rolls it back.
+#[async_trait]
+pub trait UserTransaction: Send {
+    /// Inserts a new user.
+    async fn insert(&mut self, user: &User) -> Result<(), StoreError>;
+
+    /// Reads a user and locks it until the transaction ends.
+    async fn find_for_update(&mut self, id: UserId) -> Result<Option<User>, StoreError>;
+
+    /// Writes every field of an existing user.
+    async fn update(&mut self, user: &User) -> Result<(), StoreError>;
+
+    /// Deletes a user; `false` when there was none.
+    async fn delete(&mut self, id: UserId) -> Result<bool, StoreError>;
+
+    /// Makes the writes durable and visible.
+    async fn commit(self: Box<Self>) -> Result<(), StoreError>;
+}
+
+/// A failure of the cache. The service treats every one as a miss.
+#[derive(Debug, thiserror::Error)]
+#[error("cache failed")]
+pub struct CacheError(#[source] pub anyhow::Error);
+
+/// A versioned read cache of users.
+///
+/// Entries carry the user's [`User::version`]. A fill never overwrites a
+/// newer version, and an invalidation leaves a marker of the version it
+/// removed, so a slow reader that loaded an old row before a write cannot put
+/// it back after the write's invalidation.
+#[async_trait]
+pub trait UserCache: Send + Sync + 'static {
+    /// The cached user, or `None` on a miss or after an invalidation.
+    async fn get(&self, id: UserId) -> Result<Option<User>, CacheError>;
+
+    /// Caches `user` for `ttl` unless a newer version (or an invalidation
+    /// at a newer version) is already there.
+    async fn fill(&self, user: &User, ttl: Duration) -> Result<(), CacheError>;
+
+    /// Removes the user and refuses fills older than `version` for `ttl`.
+    /// `None` means the user is gone: refuse every fill.
+    async fn invalidate(
+        &self,
+        id: UserId,
+        version: Option<i64>,
+        ttl: Duration,
+    ) -> Result<(), CacheError>;
+}

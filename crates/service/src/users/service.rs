@@ -1,0 +1,210 @@
+//! [`UserService`]: the use cases. It owns the transactions, the
+//! cache-aside policy, and the mapping of store failures to [`UserError`].
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::model::now;
+use super::{
+    CacheError, Cursor, NewUser, Page, PageLimit, StoreError, USERS_EMAIL_UNIQUE, User, UserCache,
+    UserId, UserPatch, UserStore,
+};
+
+/// A use case's failure, in the terms a caller branches on.
+#[derive(Debug, thiserror::Error)]
+pub enum UserError {
+    /// No user has this id.
+    #[error("user not found")]
+    NotFound,
+    /// Another user already has this e-mail address.
+    #[error("e-mail address already in use")]
+    EmailTaken,
+    /// The store is unreachable or overloaded; retry later.
+    #[error("user store unavailable")]
+    Unavailable(#[source] anyhow::Error),
+    /// Anything else. The cause is for the log, not for the client.
+    #[error("unexpected failure")]
+    Internal(#[source] anyhow::Error),
+}
+
+impl From<StoreError> for UserError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::UniqueViolation { constraint } if constraint == USERS_EMAIL_UNIQUE => {
+                Self::EmailTaken
+            }
+            StoreError::UniqueViolation { constraint } => Self::Internal(anyhow::anyhow!(
+                "unexpected unique violation on `{constraint}`"
+            )),
+            StoreError::Unavailable(source) => Self::Unavailable(source),
+            StoreError::Other(source) => Self::Internal(source),
+        }
+    }
+}
+
+/// How the service uses its cache.
+#[derive(Debug, Clone, Copy)]
+pub struct CachePolicy {
+    /// Lifetime of an entry, and of an invalidation marker.
+    pub ttl: Duration,
+    /// Most time one cache call may take before it counts as a miss.
+    pub timeout: Duration,
+}
+
+struct Cache {
+    store: Arc<dyn UserCache>,
+    policy: CachePolicy,
+}
+
+/// The user use cases.
+pub struct UserService {
+    store: Arc<dyn UserStore>,
+    cache: Option<Cache>,
+}
+
+impl std::fmt::Debug for UserService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserService")
+            .field("cache", &self.cache.as_ref().map(|c| c.policy))
+            .finish_non_exhaustive()
+    }
+}
+
+impl UserService {
+    /// A service over `store`, with a read cache when `cache` is given.
+    pub fn new(
+        store: Arc<dyn UserStore>,
+        cache: Option<(Arc<dyn UserCache>, CachePolicy)>,
+    ) -> Self {
+        Self {
+            store,
+            cache: cache.map(|(store, policy)| Cache { store, policy }),
+        }
+    }
+
+    /// Creates a user with a new id.
+    ///
+    /// # Errors
+    /// [`UserError::EmailTaken`] when the address is in use; `Unavailable` or
+    /// `Internal` when the store fails.
+    pub async fn create(&self, new: NewUser) -> Result<User, UserError> {
+        let user = User::create(new, now());
+        let mut tx = self.store.begin().await?;
+        tx.insert(&user).await?;
+        tx.commit().await?;
+        tracing::info!(user_id = %user.id, "user created");
+        Ok(user)
+    }
+
+    /// The user with this id, from the cache when it has it.
+    ///
+    /// # Errors
+    /// [`UserError::NotFound`], or a store failure. Cache failures are
+    /// misses, never errors.
+    pub async fn get(&self, id: UserId) -> Result<User, UserError> {
+        let Some(cache) = &self.cache else {
+            return self.store.find(id).await?.ok_or(UserError::NotFound);
+        };
+        if let Some(user) = cache.call("get", cache.store.get(id)).await.flatten() {
+            return Ok(user);
+        }
+        let user = self.store.find(id).await?.ok_or(UserError::NotFound)?;
+        cache
+            .call("fill", cache.store.fill(&user, cache.policy.ttl))
+            .await;
+        Ok(user)
+    }
+
+    /// One page of users in creation order.
+    ///
+    /// # Errors
+    /// A store failure.
+    pub async fn list(
+        &self,
+        after: Option<Cursor>,
+        limit: PageLimit,
+    ) -> Result<Page<User>, UserError> {
+        // One extra row says whether another page follows.
+        let mut items = self.store.list(after, limit.get() + 1).await?;
+        let has_more = items.len() > limit.get() as usize;
+        items.truncate(limit.get() as usize);
+        let next_cursor = if has_more {
+            items.last().map(Cursor::after)
+        } else {
+            None
+        };
+        Ok(Page { items, next_cursor })
+    }
+
+    /// Changes a user's e-mail address and/or name.
+    ///
+    /// The row is locked while the patch is applied, so concurrent patches
+    /// to different fields both land. A patch that changes nothing writes
+    /// nothing and keeps `updated_at`.
+    ///
+    /// # Errors
+    /// [`UserError::NotFound`], [`UserError::EmailTaken`], or a store
+    /// failure.
+    pub async fn update(&self, id: UserId, patch: UserPatch) -> Result<User, UserError> {
+        let mut tx = self.store.begin().await?;
+        let mut user = tx.find_for_update(id).await?.ok_or(UserError::NotFound)?;
+        if !user.apply(patch, now()) {
+            return Ok(user);
+        }
+        tx.update(&user).await?;
+        tx.commit().await?;
+        self.invalidate(id, Some(user.version())).await;
+        tracing::info!(user_id = %id, "user updated");
+        Ok(user)
+    }
+
+    /// Deletes a user.
+    ///
+    /// # Errors
+    /// [`UserError::NotFound`] when there is none, or a store failure.
+    pub async fn delete(&self, id: UserId) -> Result<(), UserError> {
+        let mut tx = self.store.begin().await?;
+        if !tx.delete(id).await? {
+            return Err(UserError::NotFound);
+        }
+        tx.commit().await?;
+        self.invalidate(id, None).await;
+        tracing::info!(user_id = %id, "user deleted");
+        Ok(())
+    }
+
+    async fn invalidate(&self, id: UserId, version: Option<i64>) {
+        if let Some(cache) = &self.cache {
+            cache
+                .call(
+                    "invalidate",
+                    cache.store.invalidate(id, version, cache.policy.ttl),
+                )
+                .await;
+        }
+    }
+}
+
+impl Cache {
+    /// Runs one cache call within the policy's timeout. A failure or a
+    /// timeout is logged and becomes `None`: the cache can slow a request
+    /// by at most `timeout` and can never fail it.
+    async fn call<T>(
+        &self,
+        operation: &'static str,
+        call: impl Future<Output = Result<T, CacheError>>,
+    ) -> Option<T> {
+        match tokio::time::timeout(self.policy.timeout, call).await {
+            Ok(Ok(value)) => Some(value),
+            Ok(Err(err)) => {
+                tracing::warn!(operation, error = ?anyhow::Error::from(err), "cache call failed; treated as a miss");
+                None
+            }
+            Err(_) => {
+                tracing::warn!(operation, timeout = ?self.policy.timeout, "cache call timed out; treated as a miss");
+                None
+            }
+        }
+    }
+}
