@@ -7,7 +7,7 @@ use redis::AsyncCommands as _;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{BlackHole, Cache, TestApp, assert_problem, closed_port};
+use crate::helpers::{BlackHole, Cache, Proxy, TestApp, assert_problem, closed_port};
 
 #[tokio::test]
 async fn a_read_fills_the_cache_and_later_reads_are_served_from_it() {
@@ -175,4 +175,52 @@ async fn a_hung_redis_adds_at_most_the_cache_timeout() {
         Duration::from_millis(1000),
     )
     .await;
+}
+
+#[tokio::test]
+async fn the_cache_reconnects_when_redis_returns() {
+    let redis_addr = {
+        let url = url::Url::parse(&crate::helpers::redis_url()).unwrap();
+        let host = match url.host_str() {
+            None | Some("localhost") => "127.0.0.1",
+            Some(host) => host,
+        };
+        format!("{host}:{}", url.port().unwrap_or(6379))
+            .parse()
+            .unwrap()
+    };
+    let proxy = Proxy::start(redis_addr).await;
+    let app = TestApp::builder()
+        .cache(Cache::At(format!("redis://{}", proxy.addr)))
+        .var("CACHE_TIMEOUT", "100ms")
+        .spawn()
+        .await;
+    let user = app.create_user("flaky@example.com", "Flaky").await;
+    let id = user["id"].as_str().unwrap();
+    let path = format!("/api/v1/users/{id}");
+    let mut redis = app.redis().await;
+
+    assert_eq!(app.get(&path).await.status(), StatusCode::OK);
+    let cached: bool = redis.hexists(app.cache_key(id), "d").await.unwrap();
+    assert!(cached, "filled while Redis was up");
+
+    proxy.cut();
+    let _: () = redis.del(app.cache_key(id)).await.unwrap();
+    for _ in 0..3 {
+        assert_eq!(app.get(&path).await.status(), StatusCode::OK);
+    }
+    let cached: bool = redis.hexists(app.cache_key(id), "d").await.unwrap();
+    assert!(!cached, "nothing reaches Redis while it is cut off");
+
+    proxy.restore();
+    // The connection manager reconnects on the next commands; poll (each
+    // round is a real request) until a read fills the cache again.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        assert_eq!(app.get(&path).await.status(), StatusCode::OK);
+        if redis.hexists(app.cache_key(id), "d").await.unwrap() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the cache never came back");
+    }
 }
