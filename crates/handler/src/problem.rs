@@ -90,6 +90,20 @@ impl Problem {
     }
 }
 
+/// The server errors any API route may answer, for the OpenAPI document.
+#[derive(Debug, utoipa::IntoResponses)]
+pub enum ServerErrors {
+    /// Unexpected error; the body says nothing internal, quote `request_id`.
+    #[response(status = 500, content_type = "application/problem+json")]
+    Internal(Problem),
+    /// A dependency (the database) is unavailable; retry after `Retry-After`.
+    #[response(status = 503, content_type = "application/problem+json")]
+    Unavailable(Problem),
+    /// The request outlived the server's deadline.
+    #[response(status = 504, content_type = "application/problem+json")]
+    Timeout(Problem),
+}
+
 /// The cause of a server error, kept in the response's extensions until
 /// [`render`] logs it.
 #[derive(Debug, Clone)]

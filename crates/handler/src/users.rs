@@ -15,7 +15,7 @@ use uuid::Uuid;
 pub use self::dto::{CreateUserRequest, ListQuery, UpdateUserRequest, UserPage, UserResponse};
 use crate::error::ApiError;
 use crate::extract::{Json, Query};
-use crate::problem::{FieldError, Problem};
+use crate::problem::{FieldError, Problem, ServerErrors};
 use crate::router::AppState;
 
 /// The users routes, with their OpenAPI operations.
@@ -50,9 +50,7 @@ fn user_id(raw: &str) -> Result<UserId, ApiError> {
         (status = 413, description = "Body over the size limit", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Body is not `application/json`", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields, listed in `errors`", body = Problem, content_type = "application/problem+json"),
-        (status = 500, description = "Unexpected error", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Database unavailable; see `Retry-After`", body = Problem, content_type = "application/problem+json"),
-        (status = 504, description = "Request deadline exceeded", body = Problem, content_type = "application/problem+json"),
+        ServerErrors,
     )
 )]
 async fn create_user(
@@ -78,9 +76,7 @@ async fn create_user(
     responses(
         (status = 200, description = "A page of users", body = UserPage),
         (status = 400, description = "Bad `limit` or `cursor`", body = Problem, content_type = "application/problem+json"),
-        (status = 500, description = "Unexpected error", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Database unavailable; see `Retry-After`", body = Problem, content_type = "application/problem+json"),
-        (status = 504, description = "Request deadline exceeded", body = Problem, content_type = "application/problem+json"),
+        ServerErrors,
     )
 )]
 async fn list_users(
@@ -124,9 +120,7 @@ async fn list_users(
         (status = 200, description = "The user", body = UserResponse),
         (status = 400, description = "The id is not a UUID", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such user", body = Problem, content_type = "application/problem+json"),
-        (status = 500, description = "Unexpected error", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Database unavailable; see `Retry-After`", body = Problem, content_type = "application/problem+json"),
-        (status = 504, description = "Request deadline exceeded", body = Problem, content_type = "application/problem+json"),
+        ServerErrors,
     )
 )]
 async fn get_user(
@@ -152,9 +146,7 @@ async fn get_user(
         (status = 413, description = "Body over the size limit", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Body is not `application/json`", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields, listed in `errors`", body = Problem, content_type = "application/problem+json"),
-        (status = 500, description = "Unexpected error", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Database unavailable; see `Retry-After`", body = Problem, content_type = "application/problem+json"),
-        (status = 504, description = "Request deadline exceeded", body = Problem, content_type = "application/problem+json"),
+        ServerErrors,
     )
 )]
 async fn update_user(
@@ -178,9 +170,7 @@ async fn update_user(
         (status = 204, description = "Deleted"),
         (status = 400, description = "The id is not a UUID", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such user", body = Problem, content_type = "application/problem+json"),
-        (status = 500, description = "Unexpected error", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Database unavailable; see `Retry-After`", body = Problem, content_type = "application/problem+json"),
-        (status = 504, description = "Request deadline exceeded", body = Problem, content_type = "application/problem+json"),
+        ServerErrors,
     )
 )]
 async fn delete_user(

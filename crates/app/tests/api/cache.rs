@@ -7,7 +7,9 @@ use redis::AsyncCommands as _;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{BlackHole, Cache, Proxy, TestApp, assert_problem, closed_port};
+use crate::helpers::{
+    BlackHole, Cache, Proxy, TestApp, assert_problem, closed_port, redis_url, server_addr,
+};
 
 #[tokio::test]
 async fn a_read_fills_the_cache_and_later_reads_are_served_from_it() {
@@ -82,7 +84,7 @@ async fn a_fill_older_than_an_invalidation_is_refused() {
     // script the application uses.
     let settings = config::Settings::from_vars([
         ("DATABASE_URL", "postgres://unused@127.0.0.1/unused"),
-        ("REDIS_URL", crate::helpers::redis_url().as_str()),
+        ("REDIS_URL", redis_url().as_str()),
         ("CACHE_KEY_PREFIX", app.cache_prefix.as_str()),
     ])
     .unwrap();
@@ -179,17 +181,7 @@ async fn a_hung_redis_adds_at_most_the_cache_timeout() {
 
 #[tokio::test]
 async fn the_cache_reconnects_when_redis_returns() {
-    let redis_addr = {
-        let url = url::Url::parse(&crate::helpers::redis_url()).unwrap();
-        let host = match url.host_str() {
-            None | Some("localhost") => "127.0.0.1",
-            Some(host) => host,
-        };
-        format!("{host}:{}", url.port().unwrap_or(6379))
-            .parse()
-            .unwrap()
-    };
-    let proxy = Proxy::start(redis_addr).await;
+    let proxy = Proxy::start(server_addr(&redis_url(), 6379)).await;
     let app = TestApp::builder()
         .cache(Cache::At(format!("redis://{}", proxy.addr)))
         .var("CACHE_TIMEOUT", "100ms")

@@ -6,7 +6,9 @@ use std::time::{Duration, Instant};
 use reqwest::{StatusCode, header};
 use serde_json::Value;
 
-use crate::helpers::{Proxy, TestApp, assert_problem, closed_port, database_server_addr};
+use crate::helpers::{
+    Proxy, TestApp, admin_database_url, assert_problem, closed_port, server_addr,
+};
 
 #[tokio::test]
 async fn an_unreachable_database_is_503_with_retry_after_quickly() {
@@ -41,7 +43,7 @@ async fn an_unreachable_database_is_503_with_retry_after_quickly() {
 
 #[tokio::test]
 async fn the_service_recovers_when_the_database_returns() {
-    let proxy = Proxy::start(database_server_addr()).await;
+    let proxy = Proxy::start(server_addr(&admin_database_url(), 5432)).await;
     let app = TestApp::builder()
         .database_via(proxy.addr)
         .var("DATABASE_ACQUIRE_TIMEOUT", "500ms")

@@ -19,14 +19,14 @@ pub fn admin_database_url() -> String {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
 }
 
-/// Where the test PostgreSQL server listens.
-pub fn database_server_addr() -> SocketAddr {
-    let url = Url::parse(&admin_database_url()).unwrap();
+/// Where the server of a URL listens (for putting a proxy in front of it).
+pub fn server_addr(url: &str, default_port: u16) -> SocketAddr {
+    let url = Url::parse(url).unwrap();
     let host = match url.host_str() {
         None | Some("localhost") => "127.0.0.1",
         Some(host) => host,
     };
-    format!("{host}:{}", url.port().unwrap_or(5432))
+    format!("{host}:{}", url.port().unwrap_or(default_port))
         .parse()
         .unwrap()
 }

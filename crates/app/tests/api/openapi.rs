@@ -21,13 +21,15 @@ async fn the_document_lists_every_operation_and_status() {
         (
             "/api/v1/users",
             "post",
-            &["201", "400", "409", "413", "415", "422", "500", "503"],
+            &[
+                "201", "400", "409", "413", "415", "422", "500", "503", "504",
+            ],
         ),
-        ("/api/v1/users", "get", &["200", "400", "500", "503"]),
+        ("/api/v1/users", "get", &["200", "400", "500", "503", "504"]),
         (
             "/api/v1/users/{id}",
             "get",
-            &["200", "400", "404", "500", "503"],
+            &["200", "400", "404", "500", "503", "504"],
         ),
         (
             "/api/v1/users/{id}",
@@ -39,7 +41,7 @@ async fn the_document_lists_every_operation_and_status() {
         (
             "/api/v1/users/{id}",
             "delete",
-            &["204", "400", "404", "500", "503"],
+            &["204", "400", "404", "500", "503", "504"],
         ),
     ];
     for (path, method, statuses) in expected {
