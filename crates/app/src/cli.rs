@@ -4,7 +4,7 @@ use clap::{Parser, Subcommand};
 
 /// A production-ready users service.
 #[derive(Debug, Parser)]
-#[command(version, about, after_long_help = config::help_text(), after_help = "Run with --help to list the environment variables.")]
+#[command(version = crate::telemetry::VERSION, long_version = concat!(env!("APP_VERSION"), " (", env!("GIT_SHA"), ")"), about, after_long_help = config::help_text(), after_help = "Run with --help to list the environment variables.")]
 pub struct Cli {
     /// What to do; `serve` when omitted.
     #[command(subcommand)]

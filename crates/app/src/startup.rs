@@ -1,79 +1,142 @@
-//! Building and running the application.
+//! Building the application, and running it from start-up to an ordered
+//! shutdown.
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context as _;
-use config::Settings;
+use backon::{ExponentialBuilder, Retryable as _};
+use config::{HealthSettings, Settings};
+use handler::admin::AdminState;
 use handler::server::{Drain, Server};
 use handler::{AppState, HttpLimits};
 use repository::cache::RedisUserCache;
-use repository::database;
+use repository::database::{self, PostgresCheck};
 use repository::users::PgUserStore;
+use service::health::{DependencyCheck, Health};
 use service::users::{CachePolicy, UserCache, UserService};
 use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::cli::{Cli, Command};
+use crate::telemetry::{self, Telemetry};
 
-/// The wired application, bound to its listener but not yet serving.
+/// How long background tasks get to finish their current unit of work
+/// once cancelled.
+const BACKGROUND_STOP_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long the span exporter gets to flush at exit.
+const TELEMETRY_FLUSH_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// The wired application, bound to its listeners but not yet serving.
 #[derive(Debug)]
 pub struct Application {
     server: Server,
+    admin: Server,
     pool: database::Pool,
+    health: Arc<Health>,
     settings: Settings,
+    metrics: telemetry::metrics::Metrics,
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stopped {
+    /// Whether in-flight requests finished within `SHUTDOWN_TIMEOUT`.
+    pub drain: Drain,
+    /// Whether background tasks finished their current work in time.
+    pub background_finished: bool,
+}
+
+impl Stopped {
+    /// Whether everything finished within its deadline (exit code 0).
+    pub fn is_clean(&self) -> bool {
+        self.drain == Drain::Complete && self.background_finished
+    }
 }
 
 impl Application {
-    /// Binds `settings.http_addr` and wires everything.
+    /// Binds `HTTP_ADDR` and `ADMIN_ADDR` and wires everything.
     ///
     /// # Errors
-    /// When the address cannot be bound or a URL does not parse.
-    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+    /// When an address cannot be bound or a URL does not parse.
+    pub async fn build(settings: Settings, telemetry: &Telemetry) -> anyhow::Result<Self> {
         let listener = TcpListener::bind(settings.http_addr)
             .await
             .with_context(|| format!("binding HTTP_ADDR {}", settings.http_addr))?;
-        Self::with_listener(settings, listener)
+        let admin = TcpListener::bind(settings.admin.addr)
+            .await
+            .with_context(|| format!("binding ADMIN_ADDR {}", settings.admin.addr))?;
+        Self::with_listeners(settings, listener, admin, telemetry)
     }
 
-    /// Wires everything around an already bound listener (port 0 in tests).
-    /// No connection is made here: PostgreSQL and Redis are reached on first
-    /// use, so the service starts while they are down.
+    /// Wires everything around already bound listeners (port 0 in tests).
+    /// No connection is made here: PostgreSQL and Redis are reached by the
+    /// start-up task, so the probes answer while they are down.
     ///
     /// # Errors
     /// When a URL does not parse.
-    pub fn with_listener(settings: Settings, listener: TcpListener) -> anyhow::Result<Self> {
+    pub fn with_listeners(
+        settings: Settings,
+        listener: TcpListener,
+        admin_listener: TcpListener,
+        telemetry: &Telemetry,
+    ) -> anyhow::Result<Self> {
         let pool = database::pool(&settings.database)?;
         let store = Arc::new(PgUserStore::new(pool.clone()));
-        let cache = settings
-            .cache
-            .as_ref()
-            .map(|c| -> anyhow::Result<_> {
-                let cache: Arc<dyn UserCache> = Arc::new(RedisUserCache::new(c)?);
-                let policy = CachePolicy {
-                    ttl: c.ttl,
-                    timeout: c.timeout,
-                };
-                Ok((cache, policy))
-            })
-            .transpose()?;
+        let mut checks: Vec<Arc<dyn DependencyCheck>> =
+            vec![Arc::new(PostgresCheck::new(pool.clone()))];
+        let cache = match &settings.cache {
+            None => None,
+            Some(c) => {
+                let redis = RedisUserCache::new(c)?;
+                checks.push(Arc::new(redis.check()));
+                let cache: Arc<dyn UserCache> = Arc::new(redis);
+                Some((
+                    cache,
+                    CachePolicy {
+                        ttl: c.ttl,
+                        timeout: c.timeout,
+                    },
+                ))
+            }
+        };
+        let health = Arc::new(Health::new(checks));
         let users = Arc::new(UserService::new(store, cache));
         let router = handler::router(
-            AppState { users },
+            AppState {
+                users,
+                health: Arc::clone(&health),
+            },
             HttpLimits {
                 request_timeout: settings.http.request_timeout,
                 request_body_limit: settings.http.request_body_limit,
+                max_concurrent_requests: settings.http.max_concurrent_requests,
             },
         );
+        let sampled_pool = pool.clone();
+        let admin_router = handler::admin_router(AdminState {
+            metrics: telemetry
+                .metrics
+                .renderer(move || database::record_pool_metrics(&sampled_pool)),
+            log_level: Arc::clone(&telemetry.log_level) as Arc<dyn handler::admin::LogLevel>,
+            token: settings.admin.token.clone(),
+        });
+        let header_timeout = settings.http.header_read_timeout;
         Ok(Self {
-            server: Server::new(listener, router),
+            server: Server::new(listener, router, header_timeout),
+            admin: Server::new(admin_listener, admin_router, header_timeout),
             pool,
+            health,
             settings,
+            metrics: telemetry.metrics.clone(),
         })
     }
 
-    /// The address the public listener is bound to.
+    /// The address of the public listener.
     ///
     /// # Errors
     /// When the socket cannot report it.
@@ -83,32 +146,175 @@ impl Application {
             .context("reading the listener's address")
     }
 
-    /// Serves until `shutdown` resolves, drains within `SHUTDOWN_TIMEOUT`,
-    /// then closes the pool.
+    /// The address of the admin listener.
     ///
     /// # Errors
-    /// When serving fails fatally.
+    /// When the socket cannot report it.
+    pub fn admin_addr(&self) -> anyhow::Result<SocketAddr> {
+        self.admin
+            .local_addr()
+            .context("reading the admin listener's address")
+    }
+
+    /// Serves, finishes start-up in the background, and when `shutdown`
+    /// resolves, stops in order:
+    ///
+    /// 1. readiness fails at once (liveness stays `200`);
+    /// 2. requests are still served for `SHUTDOWN_DELAY`, so load balancers
+    ///    stop routing here first;
+    /// 3. the listener closes and in-flight requests get `SHUTDOWN_TIMEOUT`
+    ///    to finish; what outlives it is cut off;
+    /// 4. background tasks are cancelled and awaited (their current unit of
+    ///    work finishes);
+    /// 5. the admin listener stops and the pool is closed. (Telemetry is
+    ///    flushed by the caller, which owns it.)
+    ///
+    /// # Errors
+    /// When a server task panicked.
     pub async fn run_until_stopped(
         self,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> anyhow::Result<Drain> {
-        let addr = self.local_addr()?;
-        tracing::info!(%addr, version = env!("CARGO_PKG_VERSION"), "serving");
-        let drain = self
-            .server
-            .run(shutdown, self.settings.http.shutdown_timeout)
-            .await
-            .context("serving HTTP")?;
+        shutdown: impl Future<Output = ()> + Send,
+    ) -> anyhow::Result<Stopped> {
+        let Self {
+            server,
+            admin,
+            pool,
+            health,
+            settings,
+            metrics,
+        } = self;
+        tracing::info!(
+            addr = %server.local_addr()?,
+            admin_addr = %admin.local_addr()?,
+            version = telemetry::VERSION,
+            git_sha = telemetry::GIT_SHA,
+            "serving; start-up continues in the background"
+        );
+
+        let cancel = CancellationToken::new();
+        let tasks = TaskTracker::new();
+        tasks.spawn(start_up(
+            settings.clone(),
+            pool.clone(),
+            Arc::clone(&health),
+            cancel.clone(),
+        ));
+        tasks.spawn(upkeep(metrics, cancel.clone()));
+
+        let stop_admin = CancellationToken::new();
+        let admin =
+            tokio::spawn(admin.run(stop_admin.clone().cancelled_owned(), Duration::from_secs(1)));
+        let stop_accepting = CancellationToken::new();
+        let server = tokio::spawn(server.run(
+            stop_accepting.clone().cancelled_owned(),
+            settings.http.shutdown_timeout,
+        ));
+
+        shutdown.await;
+        health.begin_shutdown();
+        tracing::info!(
+            delay = ?settings.http.shutdown_delay,
+            "shutdown 1/5: readiness fails from now on; 2/5: still serving during SHUTDOWN_DELAY"
+        );
+        tokio::time::sleep(settings.http.shutdown_delay).await;
+
+        tracing::info!(timeout = ?settings.http.shutdown_timeout, "shutdown 3/5: no new connections; draining");
+        stop_accepting.cancel();
+        let drain = server.await.context("the HTTP server task failed")?;
         match drain {
-            Drain::Complete => tracing::info!("all in-flight requests finished"),
-            Drain::CutOff => tracing::error!(
-                timeout = ?self.settings.http.shutdown_timeout,
-                "shutdown deadline passed; in-flight requests were cut off"
+            Drain::Complete => tracing::info!("shutdown 3/5: every in-flight request finished"),
+            Drain::CutOff { connections } => tracing::error!(
+                connections,
+                timeout = ?settings.http.shutdown_timeout,
+                "shutdown 3/5: SHUTDOWN_TIMEOUT passed; connections with requests still in flight were cut off"
             ),
         }
-        self.pool.close().await;
-        tracing::info!("database pool closed");
-        Ok(drain)
+
+        tracing::info!("shutdown 4/5: stopping background tasks");
+        cancel.cancel();
+        tasks.close();
+        let background_finished = tokio::time::timeout(BACKGROUND_STOP_TIMEOUT, tasks.wait())
+            .await
+            .is_ok();
+        if background_finished {
+            tracing::info!("shutdown 4/5: background tasks stopped");
+        } else {
+            tracing::error!(
+                timeout = ?BACKGROUND_STOP_TIMEOUT,
+                "shutdown 4/5: background tasks did not stop in time and were abandoned"
+            );
+        }
+
+        stop_admin.cancel();
+        let _ = admin.await;
+        pool.close().await;
+        tracing::info!("shutdown 5/5: admin listener stopped, database pool closed");
+        Ok(Stopped {
+            drain,
+            background_finished,
+        })
+    }
+}
+
+/// Start-up in the background: wait for the database (creating and
+/// migrating it when `DATABASE_MIGRATE_ON_START`, otherwise checking that
+/// every migration is applied), check the dependencies once, mark the
+/// service started, then keep checking on an interval.
+async fn start_up(
+    settings: Settings,
+    pool: database::Pool,
+    health: Arc<Health>,
+    cancel: CancellationToken,
+) {
+    let attempt = || prepare_database(settings.database.clone(), pool.clone());
+    let retries = attempt
+        .retry(
+            ExponentialBuilder::default()
+                .with_jitter()
+                .with_min_delay(Duration::from_millis(200))
+                .with_max_delay(Duration::from_secs(5))
+                .without_max_times(),
+        )
+        .notify(|err: &anyhow::Error, wait: Duration| {
+            tracing::warn!(error = ?err, retry_in = ?wait, "start-up is waiting for the database");
+        });
+    tokio::select! {
+        () = cancel.cancelled() => return,
+        result = retries => if let Err(err) = result {
+            // Unreachable with unlimited retries; logged should that change.
+            tracing::error!(error = ?err, "start-up gave up");
+            return;
+        },
+    }
+    let HealthSettings { interval, timeout } = settings.health;
+    health.check_all(timeout).await;
+    health.mark_started();
+    tracing::info!("start-up complete: database reached, migrations verified, listeners bound");
+    health.run(interval, timeout, cancel).await;
+}
+
+/// One start-up attempt at the database; owns its arguments so the retry
+/// loop can call it again.
+async fn prepare_database(
+    database: config::DatabaseSettings,
+    pool: database::Pool,
+) -> anyhow::Result<()> {
+    if database.migrate_on_start {
+        database::migrate(&database).await
+    } else {
+        database::verify_migrations(&pool).await
+    }
+}
+
+/// Drains the metrics recorder's histogram buffers even when nobody
+/// scrapes.
+async fn upkeep(metrics: telemetry::metrics::Metrics, cancel: CancellationToken) {
+    let mut ticker = tokio::time::interval(Duration::from_secs(5));
+    loop {
+        tokio::select! {
+            () = cancel.cancelled() => return,
+            _ = ticker.tick() => metrics.upkeep(),
+        }
     }
 }
 
@@ -118,27 +324,47 @@ impl Application {
 /// Bad settings, a failed migration, or a fatal serving error.
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let settings = crate::env::load()?;
-    crate::telemetry::init(&settings.log_level)?;
-    match cli.subcommand() {
+    let telemetry = Telemetry::init(&settings)?;
+    let code = match cli.subcommand() {
         Command::Migrate => {
             database::migrate(&settings.database).await?;
-            Ok(ExitCode::SUCCESS)
+            ExitCode::SUCCESS
         }
         Command::Serve => {
-            if settings.database.migrate_on_start {
-                database::migrate(&settings.database).await?;
-            }
-            let app = Application::build(settings).await?;
-            match app.run_until_stopped(shutdown_signal()).await? {
-                Drain::Complete => Ok(ExitCode::SUCCESS),
-                Drain::CutOff => Ok(ExitCode::FAILURE),
+            let app = Application::build(settings, &telemetry).await?;
+            let stopped = app.run_until_stopped(shutdown_signal()).await?;
+            if stopped.is_clean() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
             }
         }
+    };
+    if telemetry.flush(TELEMETRY_FLUSH_TIMEOUT) {
+        tracing::info!("telemetry flushed; exiting");
+    } else {
+        tracing::warn!(timeout = ?TELEMETRY_FLUSH_TIMEOUT, "spans were left unexported at exit");
     }
+    Ok(code)
 }
 
-/// Resolves on SIGINT or SIGTERM.
+/// Resolves on the first SIGINT or SIGTERM, and arms a second one to exit
+/// at once with status 1.
 async fn shutdown_signal() {
+    let name = next_signal().await;
+    tracing::info!(
+        signal = name,
+        "shutdown requested; a second signal exits at once"
+    );
+    tokio::spawn(async {
+        let name = next_signal().await;
+        tracing::error!(signal = name, "second signal: exiting at once");
+        std::process::exit(1);
+    });
+}
+
+/// Waits for SIGINT or SIGTERM and names it.
+async fn next_signal() -> &'static str {
     let ctrl_c = async {
         if let Err(err) = tokio::signal::ctrl_c().await {
             tracing::error!(error = %err, "cannot listen for SIGINT");
@@ -160,7 +386,7 @@ async fn shutdown_signal() {
     #[cfg(not(unix))]
     let terminate = std::future::pending::<()>();
     tokio::select! {
-        () = ctrl_c => tracing::info!(signal = "SIGINT", "shutdown requested"),
-        () = terminate => tracing::info!(signal = "SIGTERM", "shutdown requested"),
+        () = ctrl_c => "SIGINT",
+        () = terminate => "SIGTERM",
     }
 }

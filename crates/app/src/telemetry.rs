@@ -1,20 +1,80 @@
-//! The log subscriber: JSON lines on stdout, filtered by `LOG_LEVEL`.
+//! Logs, metrics and traces: set up once at start, flushed at the end.
+//!
+//! - [`logs`]: JSON (or pretty) lines on stdout through a bounded,
+//!   non-blocking writer, with a filter that can be changed at runtime.
+//! - [`metrics`]: the Prometheus recorder and what `/metrics` renders.
+//! - [`traces`]: OpenTelemetry over OTLP/gRPC, from the `OTEL_*` settings.
 
-use tracing_subscriber::EnvFilter;
+pub mod logs;
+pub mod metrics;
+pub mod traces;
 
-/// Installs the global subscriber.
-///
-/// # Errors
-/// When `LOG_LEVEL` is not a valid filter directive, or a subscriber is
-/// already installed.
-pub fn init(log_level: &str) -> anyhow::Result<()> {
-    let filter = EnvFilter::try_new(log_level)
-        .map_err(|err| anyhow::anyhow!("LOG_LEVEL `{log_level}` is not a valid filter: {err}"))?;
-    tracing_subscriber::fmt()
-        .json()
-        .with_current_span(true)
-        .with_span_list(false)
-        .with_env_filter(filter)
-        .try_init()
-        .map_err(|err| anyhow::anyhow!("installing the log subscriber: {err}"))
+use std::sync::Arc;
+use std::time::Duration;
+
+use config::Settings;
+use tracing_subscriber::Layer as _;
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::util::SubscriberInitExt as _;
+
+/// The version this binary reports.
+pub const VERSION: &str = env!("APP_VERSION");
+/// The git commit it was built from.
+pub const GIT_SHA: &str = env!("GIT_SHA");
+
+/// Everything telemetry needs to keep alive until the end, and to flush.
+#[derive(Debug)]
+pub struct Telemetry {
+    /// The runtime log filter, for `/debug/log-level`.
+    pub log_level: Arc<logs::ReloadLogLevel>,
+    /// Renders `/metrics`.
+    pub metrics: metrics::Metrics,
+    logs: logs::LogWriter,
+    traces: traces::Traces,
+}
+
+impl Telemetry {
+    /// Installs the global log subscriber, metrics recorder and tracer.
+    /// Must run inside the tokio runtime (the OTLP exporter needs it).
+    ///
+    /// # Errors
+    /// An invalid `LOG_LEVEL`, an unusable OTLP endpoint, or a subscriber
+    /// already installed in this process.
+    pub fn init(settings: &Settings) -> anyhow::Result<Self> {
+        let metrics = metrics::Metrics::install()?;
+        let traces = traces::Traces::new(&settings.tracing)?;
+        let (writer, log_layer, log_level) = logs::layer(
+            settings.log_format,
+            &settings.log_level,
+            settings.log_buffer_lines,
+        )?;
+        tracing_subscriber::registry()
+            .with(log_layer)
+            .with(
+                tracing_opentelemetry::layer()
+                    .with_tracer(traces.tracer())
+                    .with_filter(traces::span_filter()),
+            )
+            .try_init()
+            .map_err(|err| anyhow::anyhow!("installing the log subscriber: {err}"))?;
+        let telemetry = Self {
+            log_level,
+            metrics: metrics.with_sources(writer.dropped_lines(), traces.dropped()),
+            logs: writer,
+            traces,
+        };
+        ::metrics::gauge!("build_info", "version" => VERSION, "git_sha" => GIT_SHA).set(1.0);
+        Ok(telemetry)
+    }
+
+    /// Flushes and stops the span exporter within `timeout`. Returns
+    /// `false` when spans were left unexported.
+    pub fn flush(&self, timeout: Duration) -> bool {
+        self.traces.shutdown(timeout)
+    }
+
+    /// Lines dropped so far because stdout could not keep up.
+    pub fn log_lines_dropped(&self) -> usize {
+        self.logs.dropped_lines().get()
+    }
 }

@@ -30,24 +30,95 @@ pub struct Settings {
     pub http_addr: SocketAddr,
     /// `tracing` filter directive for logs (`LOG_LEVEL`).
     pub log_level: String,
+    /// How log lines are written (`LOG_FORMAT`).
+    pub log_format: LogFormat,
+    /// Log lines queued before new ones are dropped (`LOG_BUFFER_LINES`).
+    pub log_buffer_lines: usize,
+    /// The admin listener.
+    pub admin: AdminSettings,
     /// HTTP server behaviour.
     pub http: HttpSettings,
+    /// Background dependency checks behind `/readyz`.
+    pub health: HealthSettings,
     /// PostgreSQL connection and pool.
     pub database: DatabaseSettings,
     /// Redis cache; `None` when `REDIS_URL` is unset.
     pub cache: Option<CacheSettings>,
+    /// OpenTelemetry tracing.
+    pub tracing: TracingSettings,
 }
 
-/// HTTP server limits.
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// One JSON object per line.
+    Json,
+    /// Human-readable, for a terminal.
+    Pretty,
+}
+
+/// The admin listener.
+#[derive(Debug, Clone)]
+pub struct AdminSettings {
+    /// Its address (`ADMIN_ADDR`).
+    pub addr: SocketAddr,
+    /// Bearer token for admin routes other than `/metrics` (`ADMIN_TOKEN`).
+    pub token: Option<SecretString>,
+}
+
+/// HTTP server limits and shutdown timing.
 #[derive(Debug, Clone)]
 pub struct HttpSettings {
     /// Deadline for a whole request (`REQUEST_TIMEOUT`).
     pub request_timeout: Duration,
     /// Largest accepted request body in bytes (`REQUEST_BODY_LIMIT`).
     pub request_body_limit: usize,
+    /// Requests served at once before new ones are shed
+    /// (`MAX_CONCURRENT_REQUESTS`).
+    pub max_concurrent_requests: usize,
+    /// Time to send request headers, and idle keep-alive limit
+    /// (`HTTP_HEADER_READ_TIMEOUT`).
+    pub header_read_timeout: Duration,
+    /// Serving continues this long after a shutdown signal, with readiness
+    /// already failing (`SHUTDOWN_DELAY`).
+    pub shutdown_delay: Duration,
     /// How long in-flight requests may take to finish on shutdown
     /// (`SHUTDOWN_TIMEOUT`).
     pub shutdown_timeout: Duration,
+}
+
+/// Background dependency checks.
+#[derive(Debug, Clone, Copy)]
+pub struct HealthSettings {
+    /// Time between checks (`HEALTH_CHECK_INTERVAL`).
+    pub interval: Duration,
+    /// Limit of one check (`HEALTH_CHECK_TIMEOUT`).
+    pub timeout: Duration,
+}
+
+/// OpenTelemetry tracing, from the standard `OTEL_*` variables.
+#[derive(Debug, Clone)]
+pub struct TracingSettings {
+    /// OTLP/gRPC endpoint; `None` exports nothing (`OTEL_EXPORTER_OTLP_ENDPOINT`).
+    pub endpoint: Option<String>,
+    /// Limit of one export (`OTEL_EXPORTER_OTLP_TIMEOUT`).
+    pub export_timeout: Duration,
+    /// `service.name` (`OTEL_SERVICE_NAME`).
+    pub service_name: String,
+    /// Which traces are recorded (`OTEL_TRACES_SAMPLER`, `_ARG`).
+    pub sampler: Sampler,
+    /// Extra resource attributes (`OTEL_RESOURCE_ATTRIBUTES`).
+    pub resource_attributes: Vec<(String, String)>,
+}
+
+/// A trace sampler, as the OpenTelemetry specification names them.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Sampler {
+    /// Follow the caller's sampling decision when a request carries one.
+    pub parent_based: bool,
+    /// Fraction of new traces recorded, 0 to 1 (`always_on` is 1,
+    /// `always_off` 0).
+    pub ratio: f64,
 }
 
 /// PostgreSQL connection and pool settings.

@@ -13,7 +13,10 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use crate::variables::variable;
-use crate::{CacheSettings, ConfigError, DatabaseSettings, HttpSettings, Problem, Settings};
+use crate::{
+    AdminSettings, CacheSettings, ConfigError, DatabaseSettings, HealthSettings, HttpSettings,
+    LogFormat, Problem, Sampler, Settings, TracingSettings,
+};
 
 /// The variables as found, before any parsing. Field names are the
 /// lower-cased variable names (envy's mapping).
@@ -21,9 +24,18 @@ use crate::{CacheSettings, ConfigError, DatabaseSettings, HttpSettings, Problem,
 struct Raw {
     http_addr: Option<String>,
     log_level: Option<String>,
+    log_format: Option<String>,
+    log_buffer_lines: Option<String>,
+    admin_addr: Option<String>,
+    admin_token: Option<SecretString>,
     request_timeout: Option<String>,
     request_body_limit: Option<String>,
+    max_concurrent_requests: Option<String>,
+    http_header_read_timeout: Option<String>,
+    shutdown_delay: Option<String>,
     shutdown_timeout: Option<String>,
+    health_check_interval: Option<String>,
+    health_check_timeout: Option<String>,
     database_url: Option<SecretString>,
     database_max_connections: Option<String>,
     database_min_connections: Option<String>,
@@ -36,6 +48,12 @@ struct Raw {
     cache_ttl: Option<String>,
     cache_timeout: Option<String>,
     cache_key_prefix: Option<String>,
+    otel_exporter_otlp_endpoint: Option<String>,
+    otel_exporter_otlp_timeout: Option<String>,
+    otel_service_name: Option<String>,
+    otel_traces_sampler: Option<String>,
+    otel_traces_sampler_arg: Option<String>,
+    otel_resource_attributes: Option<String>,
 }
 
 /// Collects problems while fields are parsed.
@@ -134,9 +152,34 @@ where
     let mut p = Parser::default();
     let http_addr = p.field("HTTP_ADDR", raw.http_addr, socket_addr);
     let log_level = p.field("LOG_LEVEL", raw.log_level, non_empty);
+    let log_format = p.field("LOG_FORMAT", raw.log_format, log_format);
+    let log_buffer_lines = p.field("LOG_BUFFER_LINES", raw.log_buffer_lines, positive_usize);
+    let admin_addr = p.field("ADMIN_ADDR", raw.admin_addr, socket_addr);
+    let admin_token = raw.admin_token;
     let request_timeout = p.field("REQUEST_TIMEOUT", raw.request_timeout, positive_duration);
     let request_body_limit = p.field("REQUEST_BODY_LIMIT", raw.request_body_limit, byte_size);
+    let max_concurrent_requests = p.field(
+        "MAX_CONCURRENT_REQUESTS",
+        raw.max_concurrent_requests,
+        positive_usize,
+    );
+    let header_read_timeout = p.field(
+        "HTTP_HEADER_READ_TIMEOUT",
+        raw.http_header_read_timeout,
+        positive_duration,
+    );
+    let shutdown_delay = p.field("SHUTDOWN_DELAY", raw.shutdown_delay, duration);
     let shutdown_timeout = p.field("SHUTDOWN_TIMEOUT", raw.shutdown_timeout, duration);
+    let health_interval = p.field(
+        "HEALTH_CHECK_INTERVAL",
+        raw.health_check_interval,
+        positive_duration,
+    );
+    let health_timeout = p.field(
+        "HEALTH_CHECK_TIMEOUT",
+        raw.health_check_timeout,
+        positive_duration,
+    );
 
     let database_url = match raw.database_url {
         None => {
@@ -190,6 +233,29 @@ where
     let cache_timeout = p.field("CACHE_TIMEOUT", raw.cache_timeout, positive_duration);
     let cache_key_prefix = p.field("CACHE_KEY_PREFIX", raw.cache_key_prefix, key_prefix);
 
+    let otlp_endpoint = raw
+        .otel_exporter_otlp_endpoint
+        .and_then(|v| p.field("OTEL_EXPORTER_OTLP_ENDPOINT", Some(v), endpoint));
+    let otlp_timeout = p.field(
+        "OTEL_EXPORTER_OTLP_TIMEOUT",
+        raw.otel_exporter_otlp_timeout,
+        millis_or_duration,
+    );
+    let service_name = p.field("OTEL_SERVICE_NAME", raw.otel_service_name, non_empty);
+    let sampler_arg = p.field(
+        "OTEL_TRACES_SAMPLER_ARG",
+        raw.otel_traces_sampler_arg,
+        ratio,
+    );
+    let sampler = p.field("OTEL_TRACES_SAMPLER", raw.otel_traces_sampler, |v| {
+        sampler(v, sampler_arg.unwrap_or(1.0))
+    });
+    let resource_attributes = p.field(
+        "OTEL_RESOURCE_ATTRIBUTES",
+        raw.otel_resource_attributes.or_else(|| Some(String::new())),
+        resource_attributes,
+    );
+
     // Relations between variables, checked only when both sides parsed.
     if let Some(deadline) = request_timeout {
         for (name, value) in [
@@ -213,77 +279,84 @@ where
             format!("{min} is above DATABASE_MAX_CONNECTIONS ({max})")
         });
     }
-
-    let (
-        Some(http_addr),
-        Some(log_level),
-        Some(request_timeout),
-        Some(request_body_limit),
-        Some(shutdown_timeout),
-        Some(url),
-        Some(max_connections),
-        Some(min_connections),
-        Some(acquire_timeout),
-        Some(idle_timeout),
-        Some(max_lifetime),
-        Some(statement_timeout),
-        Some(migrate_on_start),
-        Some(ttl),
-        Some(timeout),
-        Some(key_prefix),
-    ) = (
-        http_addr,
-        log_level,
-        request_timeout,
-        request_body_limit,
-        shutdown_timeout,
-        database_url,
-        max_connections,
-        min_connections,
-        acquire_timeout,
-        idle_timeout,
-        max_lifetime,
-        statement_timeout,
-        migrate_on_start,
-        cache_ttl,
-        cache_timeout,
-        cache_key_prefix,
-    )
-    else {
-        return Err(ConfigError {
-            problems: p.problems,
+    if let (Some(timeout), Some(interval)) = (health_timeout, health_interval) {
+        p.check(timeout < interval, "HEALTH_CHECK_TIMEOUT", || {
+            format!(
+                "{} must be shorter than HEALTH_CHECK_INTERVAL ({})",
+                humantime::format_duration(timeout),
+                humantime::format_duration(interval)
+            )
         });
-    };
+    }
+    if let (Some(http), Some(admin)) = (http_addr, admin_addr) {
+        p.check(
+            http.port() == 0 || http.port() != admin.port(),
+            "ADMIN_ADDR",
+            || format!("{admin} uses the same port as HTTP_ADDR ({http})"),
+        );
+    }
+
     if !p.problems.is_empty() {
         return Err(ConfigError {
             problems: p.problems,
         });
     }
-
-    Ok(Settings {
-        http_addr,
-        log_level,
-        http: HttpSettings {
-            request_timeout,
-            request_body_limit,
-            shutdown_timeout,
-        },
-        database: DatabaseSettings {
-            url,
-            max_connections,
-            min_connections,
-            acquire_timeout,
-            idle_timeout,
-            max_lifetime,
-            statement_timeout,
-            migrate_on_start,
-        },
-        cache: redis_url.map(|url| CacheSettings {
-            url,
-            ttl,
-            timeout,
-            key_prefix,
-        }),
+    // Every field parsed (no problem was recorded), so each is `Some`.
+    let settings = (|| {
+        Some(Settings {
+            http_addr: http_addr?,
+            log_level: log_level?,
+            log_format: log_format?,
+            log_buffer_lines: log_buffer_lines?,
+            admin: AdminSettings {
+                addr: admin_addr?,
+                token: admin_token,
+            },
+            http: HttpSettings {
+                request_timeout: request_timeout?,
+                request_body_limit: request_body_limit?,
+                max_concurrent_requests: max_concurrent_requests?,
+                header_read_timeout: header_read_timeout?,
+                shutdown_delay: shutdown_delay?,
+                shutdown_timeout: shutdown_timeout?,
+            },
+            health: HealthSettings {
+                interval: health_interval?,
+                timeout: health_timeout?,
+            },
+            database: DatabaseSettings {
+                url: database_url?,
+                max_connections: max_connections?,
+                min_connections: min_connections?,
+                acquire_timeout: acquire_timeout?,
+                idle_timeout: idle_timeout?,
+                max_lifetime: max_lifetime?,
+                statement_timeout: statement_timeout?,
+                migrate_on_start: migrate_on_start?,
+            },
+            cache: match redis_url {
+                None => None,
+                Some(url) => Some(CacheSettings {
+                    url,
+                    ttl: cache_ttl?,
+                    timeout: cache_timeout?,
+                    key_prefix: cache_key_prefix?,
+                }),
+            },
+            tracing: TracingSettings {
+                endpoint: otlp_endpoint,
+                export_timeout: otlp_timeout?,
+                service_name: service_name?,
+                sampler: sampler?,
+                resource_attributes: resource_attributes?,
+            },
+        })
+    })();
+    settings.ok_or_else(|| ConfigError {
+        problems: vec![Problem {
+            variable: "(environment)",
+            message: "a setting was neither parsed nor reported; this is a bug".to_owned(),
+        }],
     })
 }
 
@@ -367,4 +440,80 @@ fn boolean(value: &str) -> Result<bool, String> {
             "`{value}` is not a boolean (use `true` or `false`)"
         )),
     }
+}
+
+fn positive_usize(value: &str) -> Result<usize, String> {
+    match parse_from_str::<usize>(value, "a whole number")? {
+        0 => Err("must be at least 1".to_owned()),
+        n => Ok(n),
+    }
+}
+
+fn log_format(value: &str) -> Result<LogFormat, String> {
+    match value.to_ascii_lowercase().as_str() {
+        "json" => Ok(LogFormat::Json),
+        "pretty" | "text" => Ok(LogFormat::Pretty),
+        _ => Err(format!("`{value}` is not `json` or `pretty`")),
+    }
+}
+
+fn endpoint(value: &str) -> Result<String, String> {
+    match url::Url::parse(value) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => {
+            Ok(value.to_owned())
+        }
+        _ => Err(format!(
+            "`{value}` is not an http(s) URL like `http://collector:4317`"
+        )),
+    }
+}
+
+/// The OpenTelemetry specification gives export timeouts in milliseconds;
+/// a duration with a unit is accepted too.
+fn millis_or_duration(value: &str) -> Result<Duration, String> {
+    match value.parse::<u64>() {
+        Ok(0) => Err("must be longer than zero".to_owned()),
+        Ok(ms) => Ok(Duration::from_millis(ms)),
+        Err(_) => positive_duration(value),
+    }
+}
+
+fn ratio(value: &str) -> Result<f64, String> {
+    match value.parse::<f64>() {
+        Ok(r) if (0.0..=1.0).contains(&r) => Ok(r),
+        _ => Err(format!("`{value}` is not a number from 0 to 1")),
+    }
+}
+
+fn sampler(value: &str, arg: f64) -> Result<Sampler, String> {
+    let lower = value.to_ascii_lowercase();
+    let (parent_based, kind) = match lower.strip_prefix("parentbased_") {
+        Some(kind) => (true, kind),
+        None => (false, lower.as_str()),
+    };
+    let ratio = match kind {
+        "always_on" => 1.0,
+        "always_off" => 0.0,
+        "traceidratio" => arg,
+        _ => {
+            return Err(format!(
+                "`{value}` is not one of always_on, always_off, traceidratio, or those prefixed with parentbased_"
+            ));
+        }
+    };
+    Ok(Sampler {
+        parent_based,
+        ratio,
+    })
+}
+
+fn resource_attributes(value: &str) -> Result<Vec<(String, String)>, String> {
+    value
+        .split(',')
+        .filter(|pair| !pair.trim().is_empty())
+        .map(|pair| match pair.split_once('=') {
+            Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_owned(), v.trim().to_owned())),
+            _ => Err(format!("`{pair}` is not `key=value`")),
+        })
+        .collect()
 }

@@ -134,7 +134,10 @@ fn every_variable_is_read() {
     // Setting each variable to a value no parser accepts must produce a
     // problem naming it: proof that the list and the parser agree.
     for v in VARIABLES {
-        if matches!(v.name, "LOG_LEVEL" | "CACHE_KEY_PREFIX") {
+        if matches!(
+            v.name,
+            "LOG_LEVEL" | "CACHE_KEY_PREFIX" | "ADMIN_TOKEN" | "OTEL_SERVICE_NAME"
+        ) {
             continue; // free-form text; checked below
         }
         let err = Settings::from_vars([DB, (v.name, "\u{1}bad")]).unwrap_err();
@@ -149,10 +152,14 @@ fn every_variable_is_read() {
         ("LOG_LEVEL", "trace"),
         ("CACHE_KEY_PREFIX", "orders"),
         ("REDIS_URL", "redis://localhost"),
+        ("ADMIN_TOKEN", "t0ken"),
+        ("OTEL_SERVICE_NAME", "orders-api"),
     ])
     .unwrap();
     assert_eq!(s.log_level, "trace");
     assert_eq!(s.cache.unwrap().key_prefix, "orders");
+    assert_eq!(s.admin.token.unwrap().expose_secret(), "t0ken");
+    assert_eq!(s.tracing.service_name, "orders-api");
 }
 
 #[test]
@@ -163,4 +170,96 @@ fn help_lists_every_variable_with_its_default() {
     }
     assert!(help.contains("HTTP_ADDR [default: 0.0.0.0:8080]"));
     assert!(help.contains("DATABASE_URL [required]"));
+}
+
+#[test]
+fn otel_variables_follow_the_specification() {
+    let s = Settings::from_vars([
+        DB,
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4317"),
+        ("OTEL_EXPORTER_OTLP_TIMEOUT", "1500"),
+        ("OTEL_TRACES_SAMPLER", "parentbased_traceidratio"),
+        ("OTEL_TRACES_SAMPLER_ARG", "0.25"),
+        (
+            "OTEL_RESOURCE_ATTRIBUTES",
+            "deployment.environment=prod, team=core",
+        ),
+    ])
+    .unwrap();
+    let t = s.tracing;
+    assert_eq!(t.endpoint.as_deref(), Some("http://collector:4317"));
+    assert_eq!(t.export_timeout, Duration::from_millis(1500));
+    assert_eq!(
+        t.sampler,
+        Sampler {
+            parent_based: true,
+            ratio: 0.25
+        }
+    );
+    assert_eq!(
+        t.resource_attributes,
+        [
+            ("deployment.environment".to_owned(), "prod".to_owned()),
+            ("team".to_owned(), "core".to_owned())
+        ]
+    );
+
+    let s = Settings::from_vars([
+        DB,
+        ("OTEL_TRACES_SAMPLER", "always_off"),
+        ("OTEL_EXPORTER_OTLP_TIMEOUT", "3s"),
+    ])
+    .unwrap();
+    assert_eq!(
+        s.tracing.sampler,
+        Sampler {
+            parent_based: false,
+            ratio: 0.0
+        }
+    );
+    assert_eq!(s.tracing.export_timeout, Duration::from_secs(3));
+    assert!(s.tracing.endpoint.is_none(), "no endpoint, no export");
+
+    let err = Settings::from_vars([
+        DB,
+        ("OTEL_TRACES_SAMPLER", "sometimes"),
+        ("OTEL_TRACES_SAMPLER_ARG", "2"),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4317"),
+    ])
+    .unwrap_err();
+    let names: Vec<_> = err.problems.iter().map(|p| p.variable).collect();
+    assert_eq!(
+        names,
+        [
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+            "OTEL_TRACES_SAMPLER_ARG",
+            "OTEL_TRACES_SAMPLER"
+        ]
+    );
+}
+
+#[test]
+fn operability_defaults_and_relations() {
+    let s = Settings::from_vars([DB]).unwrap();
+    assert_eq!(s.log_format, LogFormat::Json);
+    assert_eq!(s.admin.addr.port(), 9090);
+    assert!(s.admin.token.is_none());
+    assert_eq!(s.http.shutdown_delay, Duration::from_secs(5));
+    assert_eq!(s.http.shutdown_timeout, Duration::from_secs(20));
+    assert_eq!(s.http.max_concurrent_requests, 512);
+
+    let s = Settings::from_vars([DB, ("SHUTDOWN_DELAY", "0s"), ("LOG_FORMAT", "pretty")]).unwrap();
+    assert_eq!(s.http.shutdown_delay, Duration::ZERO);
+    assert_eq!(s.log_format, LogFormat::Pretty);
+
+    let err = Settings::from_vars([
+        DB,
+        ("HTTP_ADDR", "0.0.0.0:8080"),
+        ("ADMIN_ADDR", "127.0.0.1:8080"),
+        ("HEALTH_CHECK_INTERVAL", "1s"),
+        ("HEALTH_CHECK_TIMEOUT", "1s"),
+    ])
+    .unwrap_err();
+    let names: Vec<_> = err.problems.iter().map(|p| p.variable).collect();
+    assert_eq!(names, ["HEALTH_CHECK_TIMEOUT", "ADMIN_ADDR"]);
 }

@@ -41,6 +41,28 @@ pub const VARIABLES: &[Variable] = &[
         "tracing filter directive, e.g. `info` or `info,service=debug`.",
     ),
     var(
+        "LOG_FORMAT",
+        "json",
+        "`json` (one object per line) or `pretty` (for a terminal).",
+    ),
+    var(
+        "LOG_BUFFER_LINES",
+        "16384",
+        "Log lines queued for stdout; when stdout cannot keep up, further lines are dropped and counted, never waited for.",
+    ),
+    var(
+        "ADMIN_ADDR",
+        "0.0.0.0:9090",
+        "Address of the admin listener (`/metrics`, `/debug/log-level`); never expose it publicly.",
+    ),
+    Variable {
+        name: "ADMIN_TOKEN",
+        default: None,
+        required: false,
+        secret: true,
+        help: "When set, admin routes other than `/metrics` require `Authorization: Bearer <token>`.",
+    },
+    var(
         "REQUEST_TIMEOUT",
         "10s",
         "Deadline for one request; past it the answer is 504 problem+json.",
@@ -51,9 +73,34 @@ pub const VARIABLES: &[Variable] = &[
         "Largest request body accepted; larger bodies get 413.",
     ),
     var(
+        "MAX_CONCURRENT_REQUESTS",
+        "512",
+        "Requests served at once across the API; more get 503 with Retry-After at once (probes are never shed).",
+    ),
+    var(
+        "HTTP_HEADER_READ_TIMEOUT",
+        "10s",
+        "Time a client has to send a request's headers; also closes idle keep-alive connections.",
+    ),
+    var(
+        "SHUTDOWN_DELAY",
+        "5s",
+        "After SIGTERM, readiness fails at once but requests are served this long, so load balancers stop routing first.",
+    ),
+    var(
         "SHUTDOWN_TIMEOUT",
         "20s",
-        "How long in-flight requests may take to finish after a shutdown signal.",
+        "Then in-flight requests get this long to finish before they are cut off (exit code 1).",
+    ),
+    var(
+        "HEALTH_CHECK_INTERVAL",
+        "2s",
+        "How often PostgreSQL and Redis are checked in the background for `/readyz`.",
+    ),
+    var(
+        "HEALTH_CHECK_TIMEOUT",
+        "1s",
+        "Most time one dependency check may take; below HEALTH_CHECK_INTERVAL.",
     ),
     Variable {
         name: "DATABASE_URL",
@@ -115,6 +162,40 @@ pub const VARIABLES: &[Variable] = &[
         "bulkhead",
         "Prefix of every Redis key the service writes, so several services can share one Redis.",
     ),
+    Variable {
+        name: "OTEL_EXPORTER_OTLP_ENDPOINT",
+        default: None,
+        required: false,
+        secret: false,
+        help: "OTLP/gRPC collector, e.g. `http://otel-collector:4317`; unset keeps traces in-process (ids still logged).",
+    },
+    var(
+        "OTEL_EXPORTER_OTLP_TIMEOUT",
+        "2000",
+        "Most time one span export may take, in milliseconds (or a duration like `2s`).",
+    ),
+    var(
+        "OTEL_SERVICE_NAME",
+        "bulkhead",
+        "`service.name` of the traces.",
+    ),
+    var(
+        "OTEL_TRACES_SAMPLER",
+        "parentbased_traceidratio",
+        "`always_on`, `always_off`, `traceidratio`, or `parentbased_` + one of those.",
+    ),
+    var(
+        "OTEL_TRACES_SAMPLER_ARG",
+        "1.0",
+        "Sampling ratio from 0 to 1 for the `traceidratio` samplers.",
+    ),
+    Variable {
+        name: "OTEL_RESOURCE_ATTRIBUTES",
+        default: None,
+        required: false,
+        secret: false,
+        help: "Extra resource attributes as `key=value,key=value`, e.g. `deployment.environment=prod`.",
+    },
 ];
 
 /// Looks a variable up by name.

@@ -23,6 +23,10 @@ pub enum ApiError {
         /// The parameters at fault.
         errors: Vec<FieldError>,
     },
+    /// `401` with `WWW-Authenticate: Bearer`: an admin route without the
+    /// right token.
+    #[error("unauthorized")]
+    Unauthorized,
     /// `404`: the resource or route does not exist.
     #[error("not found: {0}")]
     NotFound(String),
@@ -38,6 +42,10 @@ pub enum ApiError {
     /// `422`: well-formed, but fields break the rules.
     #[error("validation failed")]
     Validation(Vec<FieldError>),
+    /// `503` with `Retry-After`: too many requests in flight; shed at once
+    /// rather than queued.
+    #[error("overloaded")]
+    Overloaded,
     /// `503` with `Retry-After`: a dependency is down; the cause is logged.
     #[error("service unavailable")]
     Unavailable(#[source] anyhow::Error),
@@ -69,6 +77,13 @@ impl IntoResponse for ApiError {
                 },
                 None,
             ),
+            Self::Unauthorized => (
+                Problem::from_status(
+                    StatusCode::UNAUTHORIZED,
+                    "send `Authorization: Bearer <ADMIN_TOKEN>`",
+                ),
+                None,
+            ),
             Self::NotFound(detail) => (Problem::from_status(StatusCode::NOT_FOUND, detail), None),
             Self::Conflict(detail) => (
                 Problem {
@@ -97,6 +112,16 @@ impl IntoResponse for ApiError {
                 },
                 None,
             ),
+            Self::Overloaded => (
+                Problem {
+                    type_: "/problems/overloaded",
+                    ..Problem::from_status(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "the server is at its concurrency limit; retry after the delay in Retry-After",
+                    )
+                },
+                None,
+            ),
             Self::Unavailable(cause) => (
                 Problem::from_status(
                     StatusCode::SERVICE_UNAVAILABLE,
@@ -119,6 +144,11 @@ impl IntoResponse for ApiError {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
+        }
+        if status == StatusCode::UNAUTHORIZED {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         response.extensions_mut().insert(problem);
         if let Some(cause) = cause {

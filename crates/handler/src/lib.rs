@@ -6,7 +6,10 @@
 //! errors to RFC 9457 problem responses in one place ([`error`]).
 //!
 //! # Layout
-//! - [`router`]: the whole public router with its middleware stack.
+//! - [`router`]: the public and admin routers with their middleware stacks.
+//! - [`observe`]: the request span, access log line and HTTP metrics.
+//! - [`probes`]: `/healthz`, `/startupz`, `/readyz`.
+//! - [`admin`]: `/metrics` and `/debug/log-level` on the admin listener.
 //! - [`users`]: the users routes and their request/response bodies.
 //! - [`error`]: [`ApiError`](error::ApiError), the one error type handlers
 //!   return, and its status mapping.
@@ -17,9 +20,12 @@
 //! - [`server`]: [`Server`](server::Server), serving with a bounded drain.
 //! - [`openapi`]: the OpenAPI 3.1 document served at `/openapi.json`.
 
+pub mod admin;
 pub mod error;
 pub mod extract;
+pub mod observe;
 pub mod openapi;
+pub mod probes;
 pub mod problem;
 pub mod request_id;
 pub mod server;
@@ -27,4 +33,9 @@ pub mod users;
 
 mod router;
 
-pub use crate::router::{AppState, HttpLimits, router};
+pub use crate::router::{AppState, HttpLimits, admin_router, router};
+
+/// Describes every metric this crate writes.
+pub fn describe_metrics() {
+    observe::describe_metrics();
+}

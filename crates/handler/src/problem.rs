@@ -5,9 +5,8 @@
 //! response carries a [`Problem`] (and, for server errors, its cause) in its
 //! extensions; [`render`] turns that into the `application/problem+json`
 //! body, adds the request id and the path, and logs the cause once, inside
-//! the request span. Error responses made by axum or tower-http (unknown
-//! route, wrong method, timeout) carry nothing and get a problem built from
-//! their status.
+//! the request span. Error responses made by axum or tower-http (wrong
+//! method, timeout) carry nothing and get a problem built from their status.
 
 use std::any::Any;
 use std::sync::Arc;
@@ -147,13 +146,13 @@ pub async fn render(request: Request, next: Next) -> Response {
     Response::from_parts(parts, Body::from(body))
 }
 
+/// An error response without a body of its own: axum's 405, tower-http's
+/// timeout. Error responses that chose a content type (the probes' JSON)
+/// are left as they are.
 fn is_unrendered_error(response: &Response) -> bool {
     let status = response.status();
-    let already = response
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(CONTENT_TYPE.as_bytes()));
-    (status.is_client_error() || status.is_server_error()) && !already
+    (status.is_client_error() || status.is_server_error())
+        && !response.headers().contains_key(header::CONTENT_TYPE)
 }
 
 fn default_detail(status: StatusCode) -> &'static str {
@@ -177,5 +176,6 @@ pub fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {
         .map(|s| (*s).to_owned())
         .or_else(|| panic.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "non-string panic payload".to_owned());
+    metrics::counter!("http_panics_total").increment(1);
     ApiError::Internal(anyhow::anyhow!("handler panicked: {message}")).into_response()
 }

@@ -1,23 +1,28 @@
-//! The public router and its middleware stack.
+//! The public and admin routers and their middleware stacks.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use axum::error_handling::HandleErrorLayer;
 use axum::extract::{DefaultBodyLimit, FromRef};
 use axum::http::{StatusCode, header};
 use axum::middleware;
+use service::health::Health;
 use service::users::UserService;
 use tower::ServiceBuilder;
+use tower::limit::GlobalConcurrencyLimitLayer;
+use tower::load_shed::LoadShedLayer;
+use tower::load_shed::error::Overloaded;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::timeout::TimeoutLayer;
-use tower_http::trace::TraceLayer;
 use utoipa_axum::router::OpenApiRouter;
 
+use crate::admin::{self, AdminState};
 use crate::error::ApiError;
-use crate::{openapi, problem, request_id, users};
+use crate::{observe, openapi, probes, problem, request_id, users};
 
 /// What handlers can reach. Each handler extracts only the part it needs
 /// (`State<Arc<UserService>>`), through [`FromRef`].
@@ -25,58 +30,99 @@ use crate::{openapi, problem, request_id, users};
 pub struct AppState {
     /// The user use cases.
     pub users: Arc<UserService>,
+    /// Start-up and readiness state, for the probes.
+    pub health: Arc<Health>,
 }
 
-/// Limits applied to every request.
+/// Limits applied to API requests.
 #[derive(Debug, Clone, Copy)]
 pub struct HttpLimits {
     /// Past this, the request is answered with `504`.
     pub request_timeout: Duration,
     /// Larger bodies are refused with `413`.
     pub request_body_limit: usize,
+    /// Requests in flight across the whole API before new ones are shed.
+    pub max_concurrent_requests: usize,
 }
 
-/// The public router: the API, `/openapi.json`, a problem+json fallback, and
-/// the middleware every request passes through, outermost first:
+/// The public router: the API and `/openapi.json` behind the limits, the
+/// probes outside them, and a problem+json fallback.
 ///
-/// 1. `Authorization`/`Cookie` are marked sensitive, so no log shows them;
-/// 2. the request id is checked or made, and echoed in the response;
-/// 3. the request span is opened (everything below logs inside it);
-/// 4. every error response is rendered as problem+json, and logged once;
-/// 5. a panic in a handler becomes a `500`;
-/// 6. the request deadline turns into a `504`;
-/// 7. the body limit is enforced by the extractors (`413`).
+/// API requests pass, outermost first, the shared stack of [`shared`], then:
+/// 1. load shedding: past `max_concurrent_requests` in flight (one limit
+///    for the whole API, not one per route), `503` with `Retry-After` at
+///    once instead of a queue;
+/// 2. the request deadline (`504`);
+/// 3. the body limit, enforced by the extractors (`413`).
+///
+/// Probes are never shed and have no deadline: a busy pod must still say
+/// it is alive.
 pub fn router(state: AppState, limits: HttpLimits) -> Router {
     let (api, spec) = OpenApiRouter::with_openapi(openapi::base())
         .merge(users::router())
         .split_for_parts();
+    let api = limited(api.merge(openapi::router(spec)), limits);
     let routes = api
-        .merge(openapi::router(spec))
+        .merge(probes::router())
         .fallback(not_found)
         .with_state(state);
-    with_middleware(routes, limits)
+    shared(routes)
 }
 
-/// Wraps `routes` in the middleware stack described on [`router`].
-fn with_middleware(routes: Router, limits: HttpLimits) -> Router {
-    let middleware = ServiceBuilder::new()
-        .layer(SetSensitiveRequestHeadersLayer::new([
-            header::AUTHORIZATION,
-            header::COOKIE,
-        ]))
-        .layer(middleware::map_request(request_id::drop_invalid))
-        .layer(SetRequestIdLayer::x_request_id(request_id::MakeRequestIdV7))
-        .layer(PropagateRequestIdLayer::x_request_id())
-        .layer(TraceLayer::new_for_http().make_span_with(request_id::make_span))
-        .layer(middleware::from_fn(problem::render))
-        .layer(CatchPanicLayer::custom(problem::panic_response))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::GATEWAY_TIMEOUT,
-            limits.request_timeout,
-        ))
-        .layer(DefaultBodyLimit::max(limits.request_body_limit));
+/// Applies the API limits (shedding, deadline, body size) to `routes`.
+fn limited<S: Clone + Send + Sync + 'static>(routes: Router<S>, limits: HttpLimits) -> Router<S> {
+    routes.layer(
+        ServiceBuilder::new()
+            .layer(HandleErrorLayer::new(shed))
+            .layer(LoadShedLayer::new())
+            .layer(GlobalConcurrencyLimitLayer::new(
+                limits.max_concurrent_requests,
+            ))
+            .layer(TimeoutLayer::with_status_code(
+                StatusCode::GATEWAY_TIMEOUT,
+                limits.request_timeout,
+            ))
+            .layer(DefaultBodyLimit::max(limits.request_body_limit)),
+    )
+}
 
-    routes.layer(middleware)
+/// The admin router: `/metrics` and `/debug/log-level`, with the shared
+/// stack.
+pub fn admin_router(state: AdminState) -> Router {
+    shared(admin::routes(state).fallback(not_found))
+}
+
+/// The middleware every request passes through, outermost first:
+///
+/// 1. `Authorization`/`Cookie` are marked sensitive, so no log shows them;
+/// 2. the request id is checked or made, and echoed in the response;
+/// 3. the request span, access log line and HTTP metrics ([`observe`]);
+/// 4. every error response is rendered as problem+json, and logged once;
+/// 5. a panic in a handler becomes a counted `500`.
+fn shared(routes: Router) -> Router {
+    routes.layer(
+        ServiceBuilder::new()
+            .layer(SetSensitiveRequestHeadersLayer::new([
+                header::AUTHORIZATION,
+                header::COOKIE,
+            ]))
+            .layer(middleware::map_request(request_id::drop_invalid))
+            .layer(SetRequestIdLayer::x_request_id(request_id::MakeRequestIdV7))
+            .layer(PropagateRequestIdLayer::x_request_id())
+            .layer(middleware::from_fn(observe::observe))
+            .layer(middleware::from_fn(problem::render))
+            .layer(CatchPanicLayer::custom(problem::panic_response)),
+    )
+}
+
+/// Turns the load-shedding layer's error into a `503`.
+async fn shed(err: tower::BoxError) -> ApiError {
+    if err.is::<Overloaded>() {
+        metrics::counter!("http_requests_shed_total").increment(1);
+        ApiError::Overloaded
+    } else {
+        ApiError::Internal(anyhow::anyhow!("middleware failed: {err}"))
+    }
 }
 
 async fn not_found() -> ApiError {

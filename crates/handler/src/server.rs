@@ -1,36 +1,55 @@
 //! [`Server`]: serves a router on a bound listener until told to stop, then
 //! drains in-flight requests within a deadline.
+//!
+//! Built on hyper directly rather than `axum::serve` for two controls that
+//! `axum::serve` does not offer: an HTTP/1 header read timeout (a slow or
+//! idle client cannot hold a connection forever) and a drain that ends at a
+//! deadline (axum's graceful shutdown waits for every connection without
+//! limit).
 
-use std::future::{Future, IntoFuture as _};
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::Router;
-use axum::serve::ListenerExt as _;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
+use tokio::task::JoinSet;
 
 /// How a drain ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Drain {
-    /// Every in-flight request finished within the deadline.
+    /// Every connection finished within the deadline.
     Complete,
-    /// The deadline passed with requests still in flight; they were cut off.
-    CutOff,
+    /// The deadline passed; this many connections were cut off.
+    CutOff {
+        /// Connections still open at the deadline.
+        connections: usize,
+    },
 }
 
-/// An HTTP server on a bound listener.
+/// An HTTP/1 server on a bound listener.
 #[derive(Debug)]
 pub struct Server {
     listener: TcpListener,
     router: Router,
+    header_read_timeout: Duration,
 }
 
 impl Server {
-    /// A server for `router` on `listener` (bind port 0 in tests).
-    pub const fn new(listener: TcpListener, router: Router) -> Self {
-        Self { listener, router }
+    /// A server for `router` on `listener` (bind port 0 in tests). A client
+    /// gets `header_read_timeout` to send each request's headers, which also
+    /// bounds how long an idle keep-alive connection stays open.
+    pub const fn new(listener: TcpListener, router: Router, header_read_timeout: Duration) -> Self {
+        Self {
+            listener,
+            router,
+            header_read_timeout,
+        }
     }
 
     /// The address the listener is bound to.
@@ -41,43 +60,69 @@ impl Server {
         self.listener.local_addr()
     }
 
-    /// Serves until `shutdown` resolves, then stops accepting connections
-    /// and waits up to `drain_timeout` for in-flight requests.
-    ///
-    /// axum's graceful shutdown alone waits for every connection with no
-    /// limit, so a single slow request or stream could hold the process
-    /// forever; here the wait is cut at the deadline.
-    ///
-    /// # Errors
-    /// When accepting connections fails fatally.
+    /// Serves until `stop_accepting` resolves, then closes the listener (new
+    /// connections are refused), asks open connections to finish their
+    /// current request, and waits up to `drain_timeout` for them. Whatever
+    /// is still open then is cut off.
     pub async fn run(
         self,
-        shutdown: impl Future<Output = ()> + Send + 'static,
+        stop_accepting: impl Future<Output = ()> + Send,
         drain_timeout: Duration,
-    ) -> io::Result<Drain> {
-        let (started_tx, started_rx) = oneshot::channel();
-        let signal = async move {
-            shutdown.await;
-            let _ = started_tx.send(());
-        };
-        let listener = self.listener.tap_io(|tcp| {
-            // Small JSON responses should not wait for Nagle's algorithm.
-            if let Err(err) = tcp.set_nodelay(true) {
+    ) -> Drain {
+        let mut builder = http1::Builder::new();
+        builder
+            .timer(TokioTimer::new())
+            .header_read_timeout(self.header_read_timeout)
+            .keep_alive(true);
+        let graceful = GracefulShutdown::new();
+        let mut connections = JoinSet::new();
+        tokio::pin!(stop_accepting);
+
+        loop {
+            // Reap finished connections so the set stays small.
+            while connections.try_join_next().is_some() {}
+            let accepted = tokio::select! {
+                () = &mut stop_accepting => break,
+                accepted = self.listener.accept() => accepted,
+            };
+            let stream = match accepted {
+                Ok((stream, _)) => stream,
+                Err(err) => {
+                    // Per-connection failures (reset before accept) and
+                    // resource exhaustion (EMFILE) are transient: back off
+                    // briefly instead of spinning or exiting.
+                    tracing::warn!(error = %err, "accepting a connection failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            };
+            if let Err(err) = stream.set_nodelay(true) {
                 tracing::debug!(error = %err, "could not set TCP_NODELAY");
             }
-        });
-        let serve = axum::serve(listener, self.router)
-            .with_graceful_shutdown(signal)
-            .into_future();
-        tokio::pin!(serve);
-        tokio::select! {
-            result = &mut serve => return result.map(|()| Drain::Complete),
-            _ = started_rx => {}
+            let service = TowerToHyperService::new(self.router.clone());
+            let connection = builder.serve_connection(TokioIo::new(stream), service);
+            let connection = graceful.watch(connection);
+            connections.spawn(async move {
+                if let Err(err) = connection.await {
+                    // Timeouts and resets by clients are routine.
+                    tracing::debug!(error = %err, "connection ended with an error");
+                }
+            });
         }
-        tracing::info!(timeout = ?drain_timeout, "draining in-flight requests");
-        match tokio::time::timeout(drain_timeout, serve).await {
-            Ok(result) => result.map(|()| Drain::Complete),
-            Err(_) => Ok(Drain::CutOff),
+
+        drop(self.listener);
+        tracing::info!(
+            open_connections = graceful.count(),
+            timeout = ?drain_timeout,
+            "stopped accepting connections; draining"
+        );
+        let drained = tokio::time::timeout(drain_timeout, graceful.shutdown()).await;
+        while connections.try_join_next().is_some() {}
+        let open = connections.len();
+        connections.abort_all();
+        match drained {
+            Ok(()) => Drain::Complete,
+            Err(_) => Drain::CutOff { connections: open },
         }
     }
 }

@@ -17,6 +17,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncCommands as _, Script};
 use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
+use service::health::DependencyCheck;
 use service::users::{CacheError, Email, User, UserCache, UserId, UserName};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -120,8 +121,48 @@ fn millis(ttl: Duration) -> u64 {
     u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1)
 }
 
+/// Redis for `/readyz`: one `PING`. Optional: without the cache the service
+/// is degraded, still ready.
+#[derive(Clone)]
+pub struct RedisCheck {
+    conn: ConnectionManager,
+}
+
+impl std::fmt::Debug for RedisCheck {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisCheck").finish_non_exhaustive()
+    }
+}
+
+impl RedisUserCache {
+    /// A readiness check over this cache's connection.
+    pub fn check(&self) -> RedisCheck {
+        RedisCheck {
+            conn: self.conn.clone(),
+        }
+    }
+}
+
+#[async_trait]
+impl DependencyCheck for RedisCheck {
+    fn name(&self) -> &'static str {
+        "redis"
+    }
+
+    fn required(&self) -> bool {
+        false
+    }
+
+    async fn check(&self) -> anyhow::Result<()> {
+        let mut conn = self.conn.clone();
+        let _: String = redis::cmd("PING").query_async(&mut conn).await?;
+        Ok(())
+    }
+}
+
 #[async_trait]
 impl UserCache for RedisUserCache {
+    #[tracing::instrument(name = "cache.get", skip_all, fields(db.system = "redis", otel.kind = "client"))]
     async fn get(&self, id: UserId) -> Result<Option<User>, CacheError> {
         let mut conn = self.conn.clone();
         let json: Option<String> = conn.hget(self.key(id), "d").await.map_err(cache_error)?;
@@ -141,6 +182,7 @@ impl UserCache for RedisUserCache {
         }))
     }
 
+    #[tracing::instrument(name = "cache.fill", skip_all, fields(db.system = "redis", otel.kind = "client"))]
     async fn fill(&self, user: &User, ttl: Duration) -> Result<(), CacheError> {
         let json = serde_json::to_string(&CachedUser {
             id: user.id.as_uuid(),
@@ -163,6 +205,7 @@ impl UserCache for RedisUserCache {
         Ok(())
     }
 
+    #[tracing::instrument(name = "cache.invalidate", skip_all, fields(db.system = "redis", otel.kind = "client"))]
     async fn invalidate(
         &self,
         id: UserId,

@@ -1,12 +1,15 @@
 //! The PostgreSQL pool, migrations, and what driver errors mean.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
+use async_trait::async_trait;
 use config::DatabaseSettings;
 use secrecy::ExposeSecret;
+use service::health::DependencyCheck;
 use service::users::StoreError;
-use sqlx::migrate::{MigrateDatabase, Migrator};
+use sqlx::migrate::{Migrate as _, MigrateDatabase, Migrator};
+use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{ConnectOptions as _, PgPool, Postgres};
 
@@ -75,14 +78,20 @@ pub async fn migrate(settings: &DatabaseSettings) -> anyhow::Result<()> {
             }
         }
     }
-    let mut conn = options
-        .connect()
+    // A one-connection pool rather than a bare connection: the migrator is
+    // generic over `Acquire`, and only the pool's implementation keeps the
+    // future `Send` for the start-up task that runs it.
+    let pool = PgPoolOptions::new()
+        .max_connections(1)
+        .connect_with(options)
         .await
         .with_context(|| format!("connecting to database `{database}`"))?;
-    MIGRATOR
-        .run(&mut conn)
+    let migrated = MIGRATOR
+        .run(&pool)
         .await
-        .with_context(|| format!("migrating database `{database}`"))?;
+        .with_context(|| format!("migrating database `{database}`"));
+    pool.close().await;
+    migrated?;
     let known = MIGRATOR
         .iter()
         .filter(|m| !m.migration_type.is_down_migration())
@@ -93,6 +102,123 @@ pub async fn migrate(settings: &DatabaseSettings) -> anyhow::Result<()> {
         "database schema is up to date"
     );
     Ok(())
+}
+
+/// Checks that every migration this binary knows has been applied, with the
+/// same checksum, and that none failed half-way. Start-up waits for this, so
+/// a pod never serves against a schema it does not expect.
+///
+/// # Errors
+/// When PostgreSQL is unreachable or the schema is behind or altered.
+pub async fn verify_migrations(pool: &PgPool) -> anyhow::Result<()> {
+    let mut conn = pool.acquire().await.context("connecting to PostgreSQL")?;
+    let table = &MIGRATOR.table_name;
+    if let Some(version) = conn
+        .dirty_version(table)
+        .await
+        .context("reading the migrations table")?
+    {
+        anyhow::bail!("migration {version} failed half-way; fix it and run `migrate`");
+    }
+    let applied = conn
+        .list_applied_migrations(table)
+        .await
+        .context("reading the migrations table")?;
+    for migration in MIGRATOR
+        .iter()
+        .filter(|m| !m.migration_type.is_down_migration())
+    {
+        match applied.iter().find(|a| a.version == migration.version) {
+            None => anyhow::bail!(
+                "migration {} ({}) is not applied; run `migrate`",
+                migration.version,
+                migration.description
+            ),
+            Some(a) if a.checksum != migration.checksum => anyhow::bail!(
+                "migration {} was changed after it was applied",
+                migration.version
+            ),
+            Some(_) => {}
+        }
+    }
+    Ok(())
+}
+
+/// Takes a connection from the pool, recording how long the wait was.
+pub(crate) async fn acquire(pool: &PgPool) -> Result<PoolConnection<Postgres>, StoreError> {
+    let started = Instant::now();
+    let result = pool.acquire().await;
+    metrics::histogram!("db_pool_acquire_duration_seconds").record(started.elapsed().as_secs_f64());
+    result.map_err(|e| store_error(e, Some(pool)))
+}
+
+/// Starts a transaction on a pooled connection, recording the wait (which
+/// includes the `BEGIN` round trip: sqlx cannot start a transaction on an
+/// already acquired connection it then owns).
+pub(crate) async fn begin(
+    pool: &PgPool,
+) -> Result<sqlx::Transaction<'static, Postgres>, StoreError> {
+    let started = Instant::now();
+    let result = pool.begin().await;
+    metrics::histogram!("db_pool_acquire_duration_seconds").record(started.elapsed().as_secs_f64());
+    result.map_err(|e| store_error(e, Some(pool)))
+}
+
+/// Publishes the pool's size and idle connections; called before each
+/// metrics scrape.
+pub fn record_pool_metrics(pool: &PgPool) {
+    let size = pool.size();
+    let idle = u32::try_from(pool.num_idle()).unwrap_or(u32::MAX).min(size);
+    metrics::gauge!("db_pool_connections", "state" => "idle").set(f64::from(idle));
+    metrics::gauge!("db_pool_connections", "state" => "in_use").set(f64::from(size - idle));
+    metrics::gauge!("db_pool_max_connections").set(f64::from(pool.options().get_max_connections()));
+}
+
+/// Describes the metrics this module writes.
+pub fn describe_metrics() {
+    metrics::describe_gauge!(
+        "db_pool_connections",
+        "PostgreSQL pool connections by state (idle, in_use)."
+    );
+    metrics::describe_gauge!(
+        "db_pool_max_connections",
+        "Upper bound of the PostgreSQL pool."
+    );
+    metrics::describe_histogram!(
+        "db_pool_acquire_duration_seconds",
+        metrics::Unit::Seconds,
+        "Time requests waited for a pooled PostgreSQL connection."
+    );
+}
+
+/// PostgreSQL for `/readyz`: one `SELECT 1` through the pool.
+#[derive(Debug, Clone)]
+pub struct PostgresCheck {
+    pool: PgPool,
+}
+
+impl PostgresCheck {
+    /// A check over `pool`.
+    pub const fn new(pool: PgPool) -> Self {
+        Self { pool }
+    }
+}
+
+#[async_trait]
+impl DependencyCheck for PostgresCheck {
+    fn name(&self) -> &'static str {
+        "postgres"
+    }
+
+    fn required(&self) -> bool {
+        true
+    }
+
+    async fn check(&self) -> anyhow::Result<()> {
+        let mut conn = acquire(&self.pool).await?;
+        sqlx::query("SELECT 1").execute(&mut *conn).await?;
+        Ok(())
+    }
 }
 
 /// What a driver error means to the service.

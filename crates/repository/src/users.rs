@@ -8,7 +8,7 @@ use sqlx::{PgPool, Postgres, Transaction};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::database::store_error;
+use crate::database::{acquire, begin, store_error};
 
 /// The users table.
 #[derive(Debug, Clone)]
@@ -61,26 +61,31 @@ impl TryFrom<UserRow> for User {
 
 #[async_trait]
 impl UserStore for PgUserStore {
+    #[tracing::instrument(name = "db.begin", skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
     async fn begin(&self) -> Result<Box<dyn UserTransaction>, StoreError> {
-        let tx = self.pool.begin().await.map_err(|e| self.error(e))?;
+        let tx = begin(&self.pool).await?;
         Ok(Box::new(PgUserTransaction { tx }))
     }
 
+    #[tracing::instrument(name = "db.users.find", skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
     async fn find(&self, id: UserId) -> Result<Option<User>, StoreError> {
+        let mut conn = acquire(&self.pool).await?;
         sqlx::query_as!(
             UserRow,
             "SELECT id, email, name, created_at, updated_at FROM users WHERE id = $1",
             id.as_uuid()
         )
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *conn)
         .await
         .map_err(|e| self.error(e))?
         .map(User::try_from)
         .transpose()
     }
 
+    #[tracing::instrument(name = "db.users.list", skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
     async fn list(&self, after: Option<Cursor>, limit: u32) -> Result<Vec<User>, StoreError> {
         let limit = i64::from(limit);
+        let mut conn = acquire(&self.pool).await?;
         // Two statements rather than one with `$1 IS NULL OR ...`, so each
         // gets a plan that walks the (created_at, id) index.
         let rows = match after {
@@ -92,7 +97,7 @@ impl UserStore for PgUserStore {
                      LIMIT $1",
                     limit
                 )
-                .fetch_all(&self.pool)
+                .fetch_all(&mut *conn)
                 .await
             }
             Some(cursor) => {
@@ -106,7 +111,7 @@ impl UserStore for PgUserStore {
                     cursor.id.as_uuid(),
                     limit
                 )
-                .fetch_all(&self.pool)
+                .fetch_all(&mut *conn)
                 .await
             }
         }
@@ -122,6 +127,7 @@ struct PgUserTransaction {
 
 #[async_trait]
 impl UserTransaction for PgUserTransaction {
+    #[tracing::instrument(name = "db.users.insert", skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
     async fn insert(&mut self, user: &User) -> Result<(), StoreError> {
         sqlx::query!(
             "INSERT INTO users (id, email, name, created_at, updated_at)
@@ -138,6 +144,7 @@ impl UserTransaction for PgUserTransaction {
         Ok(())
     }
 
+    #[tracing::instrument(name = "db.users.find_for_update", skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
     async fn find_for_update(&mut self, id: UserId) -> Result<Option<User>, StoreError> {
         sqlx::query_as!(
             UserRow,
@@ -153,6 +160,7 @@ impl UserTransaction for PgUserTransaction {
         .transpose()
     }
 
+    #[tracing::instrument(name = "db.users.update", skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
     async fn update(&mut self, user: &User) -> Result<(), StoreError> {
         let result = sqlx::query!(
             "UPDATE users SET email = $2, name = $3, updated_at = $4 WHERE id = $1",
@@ -174,6 +182,7 @@ impl UserTransaction for PgUserTransaction {
         Ok(())
     }
 
+    #[tracing::instrument(name = "db.users.delete", skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
     async fn delete(&mut self, id: UserId) -> Result<bool, StoreError> {
         let result = sqlx::query!("DELETE FROM users WHERE id = $1", id.as_uuid())
             .execute(&mut *self.tx)
@@ -182,6 +191,7 @@ impl UserTransaction for PgUserTransaction {
         Ok(result.rows_affected() == 1)
     }
 
+    #[tracing::instrument(name = "db.commit", skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
     async fn commit(self: Box<Self>) -> Result<(), StoreError> {
         // A commit cut off by a lost connection has an unknown outcome; it
         // is reported as unavailable, and a retry meets the unique

@@ -6,9 +6,12 @@
 //! the ports; the binary wires them together.
 //!
 //! # Layout
+//! - [`health`]: start-up, readiness and dependency state behind the
+//!   probes, and the background loop that checks dependencies.
 //! - [`users`]: the example resource. Its module shows the pattern a new
 //!   resource follows: value types with parse constructors, a port for the
 //!   store and one for the cache, and a service that owns transactions, the
 //!   cache-aside policy and the mapping of store errors to domain errors.
 
+pub mod health;
 pub mod users;

@@ -14,4 +14,4 @@ pub use self::page::{Cursor, CursorError, Page, PageLimit, PageLimitError};
 pub use self::ports::{
     CacheError, StoreError, USERS_EMAIL_UNIQUE, UserCache, UserStore, UserTransaction,
 };
-pub use self::service::{CachePolicy, UserError, UserService};
+pub use self::service::{CachePolicy, UserError, UserService, describe_metrics};

@@ -4,7 +4,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use app::startup::Application;
+use std::sync::OnceLock;
+
+use app::startup::{Application, Stopped};
+use app::telemetry::Telemetry;
 use config::Settings;
 use reqwest::{Response, StatusCode, header};
 use serde_json::{Value, json};
@@ -29,6 +32,18 @@ pub fn server_addr(url: &str, default_port: u16) -> SocketAddr {
     format!("{host}:{}", url.port().unwrap_or(default_port))
         .parse()
         .unwrap()
+}
+
+/// Telemetry for the in-process applications: the log subscriber and the
+/// metrics recorder are global, so one per test process, set up by the
+/// first application. `TEST_LOG` sets its filter (default `warn`).
+fn telemetry(settings: &Settings) -> &'static Telemetry {
+    static TELEMETRY: OnceLock<Telemetry> = OnceLock::new();
+    TELEMETRY.get_or_init(|| {
+        let mut settings = settings.clone();
+        settings.log_level = std::env::var("TEST_LOG").unwrap_or_else(|_| "warn".to_owned());
+        Telemetry::init(&settings).expect("installing telemetry once per test process")
+    })
 }
 
 pub fn redis_url() -> String {
@@ -151,12 +166,22 @@ impl TestAppBuilder {
             Cache::At(url) => vars.push(("REDIS_URL".to_owned(), url.clone())),
             Cache::Off => {}
         }
+        // Tests stop at once unless they ask for the delay.
+        vars.push(("SHUTDOWN_DELAY".to_owned(), "0s".to_owned()));
         vars.extend(self.vars);
         let settings = Settings::from_vars(vars).unwrap();
 
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let app = Application::with_listener(settings, listener).unwrap();
+        let admin_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let app = Application::with_listeners(
+            settings.clone(),
+            listener,
+            admin_listener,
+            telemetry(&settings),
+        )
+        .unwrap();
         let addr = app.local_addr().unwrap();
+        let admin_addr = app.admin_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
         let server = tokio::spawn(app.run_until_stopped(async move {
             let _ = stopped.await;
@@ -164,6 +189,7 @@ impl TestAppBuilder {
 
         TestApp {
             addr,
+            admin_addr,
             client: reqwest::Client::builder()
                 .no_proxy()
                 .timeout(Duration::from_secs(30))
@@ -171,7 +197,7 @@ impl TestAppBuilder {
                 .unwrap(),
             cache_prefix: prefix,
             db,
-            stop: Some(stop),
+            stop: std::sync::Mutex::new(Some(stop)),
             server: Some(server),
         }
     }
@@ -179,11 +205,12 @@ impl TestAppBuilder {
 
 pub struct TestApp {
     pub addr: SocketAddr,
+    pub admin_addr: SocketAddr,
     pub client: reqwest::Client,
     pub cache_prefix: String,
     pub db: TestDb,
-    stop: Option<oneshot::Sender<()>>,
-    server: Option<tokio::task::JoinHandle<anyhow::Result<handler::server::Drain>>>,
+    stop: std::sync::Mutex<Option<oneshot::Sender<()>>>,
+    server: Option<tokio::task::JoinHandle<anyhow::Result<Stopped>>>,
 }
 
 impl TestApp {
@@ -203,6 +230,10 @@ impl TestApp {
 
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
+    }
+
+    pub fn admin_url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.admin_addr)
     }
 
     pub async fn get(&self, path: &str) -> Response {
@@ -254,11 +285,16 @@ impl TestApp {
         format!("{}:user:v1:{id}", self.cache_prefix)
     }
 
-    /// Stops the server and waits for it, returning how the drain ended.
-    pub async fn stop(mut self) -> handler::server::Drain {
-        if let Some(stop) = self.stop.take() {
+    /// Sends the shutdown signal without waiting for the stop.
+    pub fn signal_stop(&self) {
+        if let Some(stop) = self.stop.lock().unwrap().take() {
             let _ = stop.send(());
         }
+    }
+
+    /// Stops the server and waits for it, returning how the stop ended.
+    pub async fn stop(mut self) -> Stopped {
+        self.signal_stop();
         let server = self.server.take().unwrap();
         server.await.unwrap().unwrap()
     }
@@ -266,9 +302,7 @@ impl TestApp {
 
 impl Drop for TestApp {
     fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
+        self.signal_stop();
     }
 }
 

@@ -11,11 +11,13 @@
 
 mod helpers;
 
+mod admin;
 mod cache;
 mod database;
 mod docs;
 mod errors;
 mod openapi;
+mod probes;
 mod request_id;
 mod shutdown;
 mod users_create;

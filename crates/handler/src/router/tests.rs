@@ -10,11 +10,16 @@ use axum::routing::get;
 use serde_json::Value;
 use tower::ServiceExt as _;
 
-use super::{HttpLimits, not_found, with_middleware};
+use std::sync::Arc;
+
+use tokio::sync::Notify;
+
+use super::{HttpLimits, limited, not_found, shared};
 
 const LIMITS: HttpLimits = HttpLimits {
     request_timeout: Duration::from_secs(2),
     request_body_limit: 1024,
+    max_concurrent_requests: 1,
 };
 
 fn app() -> Router {
@@ -38,7 +43,7 @@ fn app() -> Router {
         )
         .route("/ok", get(|| async { "ok" }))
         .fallback(not_found);
-    with_middleware(routes, LIMITS)
+    shared(limited(routes, LIMITS))
 }
 
 async fn call(path: &str) -> (StatusCode, axum::http::HeaderMap, Value) {
@@ -96,4 +101,60 @@ async fn successful_responses_are_left_alone() {
     assert!(response.headers().contains_key("x-request-id"));
     let bytes = to_bytes(response.into_body(), usize::MAX).await.unwrap();
     assert_eq!(&bytes[..], b"ok");
+}
+
+#[tokio::test]
+async fn past_the_concurrency_limit_requests_are_shed_at_once() {
+    let release = Arc::new(Notify::new());
+    let entered = Arc::new(Notify::new());
+    let hold = {
+        let (release, entered) = (Arc::clone(&release), Arc::clone(&entered));
+        move || async move {
+            entered.notify_one();
+            release.notified().await;
+            "held"
+        }
+    };
+    // The limit spans routes: a request to another route is shed too.
+    let api = limited(
+        Router::new()
+            .route("/hold", get(hold))
+            .route("/other", get(|| async { "other" })),
+        LIMITS,
+    );
+    let app = shared(api.merge(Router::new().route("/probe", get(|| async { "alive" }))));
+
+    let first = tokio::spawn(
+        app.clone()
+            .oneshot(Request::get("/hold").body(Body::empty()).unwrap()),
+    );
+    entered.notified().await;
+
+    let shed = app
+        .clone()
+        .oneshot(Request::get("/other").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(shed.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(shed.headers()[header::RETRY_AFTER], "5");
+    assert_eq!(
+        shed.headers()[header::CONTENT_TYPE],
+        "application/problem+json"
+    );
+
+    // Routes outside the limit (the probes) still answer.
+    let probe = app
+        .clone()
+        .oneshot(Request::get("/probe").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(probe.status(), StatusCode::OK);
+
+    release.notify_one();
+    assert_eq!(first.await.unwrap().unwrap().status(), StatusCode::OK);
+    let after = app
+        .oneshot(Request::get("/other").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(after.status(), StatusCode::OK, "capacity is released");
 }

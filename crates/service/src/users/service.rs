@@ -106,7 +106,14 @@ impl UserService {
         let Some(cache) = &self.cache else {
             return self.store.find(id).await?.ok_or(UserError::NotFound);
         };
-        if let Some(user) = cache.call("get", cache.store.get(id)).await.flatten() {
+        let cached = cache.call("get", cache.store.get(id)).await;
+        let result = match &cached {
+            Some(Some(_)) => "hit",
+            Some(None) => "miss",
+            None => "error",
+        };
+        metrics::counter!("cache_requests_total", "result" => result).increment(1);
+        if let Some(Some(user)) = cached {
             return Ok(user);
         }
         let user = self.store.find(id).await?.ok_or(UserError::NotFound)?;
@@ -207,4 +214,12 @@ impl Cache {
             }
         }
     }
+}
+
+/// Describes the metrics this module writes.
+pub fn describe_metrics() {
+    metrics::describe_counter!(
+        "cache_requests_total",
+        "User cache reads by result: hit, miss, or error (failed or timed out; served from the database)."
+    );
 }

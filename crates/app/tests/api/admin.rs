@@ -1,0 +1,205 @@
+//! The admin listener: `/metrics` and `/debug/log-level`.
+
+use reqwest::{StatusCode, header};
+use serde_json::Value;
+
+use crate::helpers::{TestApp, assert_problem};
+
+async fn metrics(app: &TestApp) -> String {
+    let response = app
+        .client
+        .get(app.admin_url("/metrics"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    response.text().await.unwrap()
+}
+
+#[tokio::test]
+async fn metrics_use_route_templates_and_one_series_for_unmatched_paths() {
+    let app = TestApp::spawn().await;
+    let user = app.create_user("m@example.com", "M").await;
+    let id = user["id"].as_str().unwrap();
+    assert_eq!(
+        app.get(&format!("/api/v1/users/{id}")).await.status(),
+        StatusCode::OK
+    );
+    for i in 0..20 {
+        assert_eq!(
+            app.get(&format!("/scan/{i}/wp-admin.php")).await.status(),
+            StatusCode::NOT_FOUND
+        );
+    }
+    let text = metrics(&app).await;
+    assert!(
+        text.contains(
+            r#"http_requests_total{method="GET",route="/api/v1/users/{id}",status="200"} 1"#
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"http_requests_total{method="POST",route="/api/v1/users",status="201"} 1"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"http_requests_total{method="GET",route="unmatched",status="404"} 20"#),
+        "{text}"
+    );
+    assert!(!text.contains("wp-admin"), "a scanned path became a label");
+    assert!(!text.contains(id), "an id became a label");
+    for name in [
+        "http_request_duration_seconds_bucket",
+        "http_requests_in_flight",
+        "db_pool_connections",
+        "db_pool_acquire_duration_seconds_bucket",
+        "cache_requests_total",
+        "readiness_ready",
+        "dependency_up",
+        "build_info{",
+        "log_lines_dropped_total",
+    ] {
+        assert!(text.contains(name), "{name} missing from /metrics:\n{text}");
+    }
+    assert!(
+        text.contains("# HELP http_requests_total"),
+        "metrics are described"
+    );
+}
+
+#[tokio::test]
+async fn metrics_pass_promtool() {
+    let app = TestApp::spawn().await;
+    app.create_user("p@example.com", "P").await;
+    app.get("/api/v1/users").await;
+    app.get("/nope").await;
+    let text = metrics(&app).await;
+    let promtool = std::env::var("PROMTOOL").expect(
+        "PROMTOOL must name a promtool binary; `make test` installs one (make tool-promtool)",
+    );
+    let mut child = std::process::Command::new(promtool)
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), text.as_bytes()).unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "promtool check metrics failed:\n{}{}\n--- metrics ---\n{text}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[tokio::test]
+async fn the_log_level_is_read_and_replaced_at_runtime() {
+    let app = TestApp::spawn().await;
+    let url = app.admin_url("/debug/log-level");
+    let before = app
+        .client
+        .get(&url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+
+    let response = app
+        .client
+        .put(&url)
+        .body("info,service=debug")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.text().await.unwrap().trim(), "info,service=debug");
+    let now = app
+        .client
+        .get(&url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(now.trim(), "info,service=debug");
+
+    let response = app
+        .client
+        .put(&url)
+        .body("info,service=loud")
+        .send()
+        .await
+        .unwrap();
+    let problem = assert_problem(response, StatusCode::BAD_REQUEST).await;
+    assert!(
+        problem["detail"].as_str().unwrap().contains("unchanged"),
+        "{problem}"
+    );
+    let still = app
+        .client
+        .get(&url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(still.trim(), "info,service=debug");
+    assert_ne!(before.trim(), "");
+}
+
+#[tokio::test]
+async fn admin_routes_require_the_token_when_one_is_set() {
+    let app = TestApp::builder()
+        .var("ADMIN_TOKEN", "s3cret-token")
+        .spawn()
+        .await;
+    let url = app.admin_url("/debug/log-level");
+
+    let response = app.client.get(&url).send().await.unwrap();
+    assert_eq!(response.headers()[header::WWW_AUTHENTICATE], "Bearer");
+    assert_problem(response, StatusCode::UNAUTHORIZED).await;
+    let response = app
+        .client
+        .put(&url)
+        .bearer_auth("wrong")
+        .body("debug")
+        .send()
+        .await
+        .unwrap();
+    assert_problem(response, StatusCode::UNAUTHORIZED).await;
+
+    let response = app
+        .client
+        .get(&url)
+        .bearer_auth("s3cret-token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    // Scrapes need no token.
+    assert_eq!(
+        app.client
+            .get(app.admin_url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+    let problem: Value = app
+        .client
+        .get(app.admin_url("/nope"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(problem["status"], 404);
+}

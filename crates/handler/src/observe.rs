@@ -1,0 +1,166 @@
+//! The request span, the access log line and the HTTP metrics: one
+//! middleware, so all three agree on the route, status and latency.
+//!
+//! The span continues the caller's trace when the request carries a W3C
+//! `traceparent`, is named `METHOD route` for OpenTelemetry, and carries the
+//! fields every log line of the request shows: `request_id`, `trace_id`,
+//! `span_id`, `method`, `route`, and at the end `status` and `latency_ms`.
+
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request};
+use axum::http::{HeaderMap, Method};
+use axum::middleware::Next;
+use axum::response::Response;
+use opentelemetry::propagation::Extractor;
+use opentelemetry::trace::TraceContextExt as _;
+use tracing::Instrument as _;
+use tracing::field::Empty;
+use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+
+use crate::request_id;
+
+/// The `route` label of requests that matched no route, so that a scanner
+/// trying a thousand paths creates one series, not a thousand.
+pub const UNMATCHED_ROUTE: &str = "unmatched";
+
+/// Routes whose access log lines are at debug level: probes and scrapes
+/// would otherwise drown the log.
+const QUIET_ROUTES: &[&str] = &["/healthz", "/startupz", "/readyz", "/metrics"];
+
+/// Upper bounds (seconds) of the request duration histogram buckets.
+pub const DURATION_BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+
+/// Describes the metrics this module writes.
+pub fn describe_metrics() {
+    metrics::describe_counter!(
+        "http_requests_total",
+        "HTTP requests answered, by method, matched route template and status."
+    );
+    metrics::describe_histogram!(
+        "http_request_duration_seconds",
+        metrics::Unit::Seconds,
+        "Time from receiving a request to its response headers, by method, route and status."
+    );
+    metrics::describe_gauge!("http_requests_in_flight", "HTTP requests being served now.");
+    metrics::describe_counter!(
+        "http_panics_total",
+        "Handler panics caught and answered with 500."
+    );
+    metrics::describe_counter!(
+        "http_requests_shed_total",
+        "Requests refused with 503 because MAX_CONCURRENT_REQUESTS were in flight."
+    );
+}
+
+/// A method label from a fixed set: arbitrary methods would each make a
+/// series.
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        _ => "OTHER",
+    }
+}
+
+struct HeaderExtractor<'a>(&'a HeaderMap);
+
+impl Extractor for HeaderExtractor<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).and_then(|v| v.to_str().ok())
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        self.0.keys().map(axum::http::HeaderName::as_str).collect()
+    }
+}
+
+/// Decrements the in-flight gauge even when the request future is dropped
+/// (client gone, deadline, shutdown cut-off).
+struct InFlight;
+
+impl InFlight {
+    fn start() -> Self {
+        metrics::gauge!("http_requests_in_flight").increment(1.0);
+        Self
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        metrics::gauge!("http_requests_in_flight").decrement(1.0);
+    }
+}
+
+/// Middleware: span, access log and metrics for one request.
+pub async fn observe(request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = method_label(request.method());
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or(UNMATCHED_ROUTE, MatchedPath::as_str)
+        .to_owned();
+    let quiet = QUIET_ROUTES.contains(&route.as_str());
+
+    let span = tracing::info_span!(
+        "request",
+        otel.name = format!("{method} {route}"),
+        otel.kind = "server",
+        otel.status_code = Empty,
+        http.request.method = method,
+        http.route = route.as_str(),
+        method,
+        route = route.as_str(),
+        request_id = request_id::of(&request).unwrap_or_default(),
+        trace_id = Empty,
+        span_id = Empty,
+        status = Empty,
+        latency_ms = Empty,
+    );
+    let parent = opentelemetry::global::get_text_map_propagator(|propagator| {
+        propagator.extract(&HeaderExtractor(request.headers()))
+    });
+    // Without an OpenTelemetry layer installed this does nothing.
+    let _ = span.set_parent(parent);
+    let context = span.context();
+    let span_context = context.span().span_context().clone();
+    if span_context.is_valid() {
+        span.record("trace_id", span_context.trace_id().to_string());
+        span.record("span_id", span_context.span_id().to_string());
+    }
+
+    let in_flight = InFlight::start();
+    let response = next.run(request).instrument(span.clone()).await;
+    drop(in_flight);
+
+    let status = response.status();
+    let elapsed = started.elapsed();
+    let latency_ms = elapsed.as_secs_f64() * 1000.0;
+    span.record("status", status.as_u16());
+    span.record("latency_ms", latency_ms);
+    if status.is_server_error() {
+        span.record("otel.status_code", "ERROR");
+    }
+    let labels = [
+        ("method", method.to_owned()),
+        ("route", route.clone()),
+        ("status", status.as_str().to_owned()),
+    ];
+    metrics::counter!("http_requests_total", &labels).increment(1);
+    metrics::histogram!("http_request_duration_seconds", &labels).record(elapsed.as_secs_f64());
+
+    if quiet {
+        tracing::debug!(parent: &span, "request finished");
+    } else {
+        tracing::info!(parent: &span, "request finished");
+    }
+    response
+}
