@@ -23,6 +23,12 @@ export TEST_REDIS_URL ?= $(REDIS_URL_LOCAL)
 CARGO ?= cargo
 COMPOSE ?= docker compose -f deploy/compose.yaml
 
+# Container image, Kubernetes manifests, workflow and supply-chain checks.
+include mk/delivery.mk
+
+# The tests check the /metrics output with promtool (installed on demand).
+export PROMTOOL
+
 .PHONY: help
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -43,12 +49,12 @@ build: ## Build the release binary (target/release/bulkhead)
 	$(CARGO) build --release -p bulkhead
 
 .PHONY: test
-test: tool-nextest ## Run every test (doc tests, then nextest) against local PostgreSQL and Redis
+test: tool-nextest tool-promtool ## Run every test (doc tests, then nextest) against local PostgreSQL and Redis
 	$(CARGO) test --workspace --doc --quiet
 	$(CARGO) nextest run --workspace --all-targets --no-fail-fast
 
 .PHONY: lint
-lint: fmt-check clippy sqlx-check ## fmt check, clippy -D warnings, sqlx offline data check
+lint: fmt-check clippy sqlx-check delivery-lint ## fmt, clippy -D warnings, sqlx data, Dockerfile, manifests, workflows, licenses
 
 .PHONY: fmt
 fmt: ## Format the code
@@ -73,6 +79,10 @@ sqlx-check: sqlx-db ## Fail when the committed .sqlx/ query data is stale
 .PHONY: prepare
 prepare: sqlx-db ## Regenerate .sqlx/ after changing a query or a migration
 	DATABASE_URL=$(SQLX_DATABASE_URL) $(CARGO) sqlx prepare --workspace -- --all-targets
+
+.PHONY: bench
+bench: ## Benchmark the release service against bare axum (wrk); table in target/bench/report.md
+	bench/run.sh
 
 .PHONY: deps-up
 deps-up: ## Start PostgreSQL and Redis in Docker (deploy/compose.yaml)
