@@ -13,11 +13,18 @@ use config::{HealthSettings, Settings};
 use handler::admin::AdminState;
 use handler::server::{Drain, Server};
 use handler::{AppState, HttpLimits};
+use outbound::http::{ClientSettings, OutboundClient};
+use outbound::webhook::{HttpWebhookSender, LogWebhookSender, SigningKey};
 use repository::cache::RedisUserCache;
 use repository::database::{self, PostgresCheck};
+use repository::outbox::PgOutboxStore;
 use repository::users::PgUserStore;
 use service::health::{DependencyCheck, Health};
-use service::users::{CachePolicy, UserCache, UserService};
+use service::outbox::{
+    self, Breaker, BreakerPolicy, DeliveryWorker, OutboxStore, RetryPolicy, WebhookSender,
+    WorkerSettings,
+};
+use service::users::{CachePolicy, UserCache, UserService, UserStore};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -26,8 +33,13 @@ use crate::cli::{Cli, Command};
 use crate::telemetry::{self, Telemetry};
 
 /// How long background tasks get to finish their current unit of work
-/// once cancelled.
-const BACKGROUND_STOP_TIMEOUT: Duration = Duration::from_secs(5);
+/// once cancelled, beyond the longest such unit (one webhook attempt).
+const BACKGROUND_STOP_MARGIN: Duration = Duration::from_secs(2);
+/// How long closing the pool may take. A connection whose request was cut
+/// off mid-statement is only returned when the statement ends, and the
+/// exit must not wait for that: after a cut-off the wait is short.
+const POOL_CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
+const POOL_CLOSE_AFTER_CUT_OFF: Duration = Duration::from_millis(200);
 /// How long the span exporter gets to flush at exit.
 const TELEMETRY_FLUSH_TIMEOUT: Duration = Duration::from_secs(3);
 
@@ -40,6 +52,7 @@ pub struct Application {
     health: Arc<Health>,
     settings: Settings,
     metrics: telemetry::metrics::Metrics,
+    worker: Option<Arc<DeliveryWorker>>,
 }
 
 /// How a run ended.
@@ -105,6 +118,19 @@ impl Application {
             }
         };
         let health = Arc::new(Health::new(checks));
+        let outbox: Arc<dyn OutboxStore> = Arc::new(PgOutboxStore::new(pool.clone()));
+        let worker = settings
+            .outbox
+            .worker_enabled
+            .then(|| {
+                delivery_worker(
+                    &settings,
+                    Arc::clone(&outbox),
+                    Arc::clone(&store) as Arc<dyn UserStore>,
+                )
+            })
+            .transpose()?
+            .map(Arc::new);
         let users = Arc::new(UserService::new(store, cache));
         let router = handler::router(
             AppState {
@@ -123,6 +149,7 @@ impl Application {
                 .metrics
                 .renderer(move || database::record_pool_metrics(&sampled_pool)),
             log_level: Arc::clone(&telemetry.log_level) as Arc<dyn handler::admin::LogLevel>,
+            outbox,
             token: settings.admin.token.clone(),
         });
         let header_timeout = settings.http.header_read_timeout;
@@ -133,6 +160,7 @@ impl Application {
             health,
             settings,
             metrics: telemetry.metrics.clone(),
+            worker,
         })
     }
 
@@ -164,8 +192,9 @@ impl Application {
     ///    stop routing here first;
     /// 3. the listener closes and in-flight requests get `SHUTDOWN_TIMEOUT`
     ///    to finish; what outlives it is cut off;
-    /// 4. background tasks are cancelled and awaited (their current unit of
-    ///    work finishes);
+    /// 4. background tasks (the outbox worker, the health checks) are
+    ///    cancelled and awaited: the worker stops claiming and finishes the
+    ///    delivery in hand;
     /// 5. the admin listener stops and the pool is closed. (Telemetry is
     ///    flushed by the caller, which owns it.)
     ///
@@ -182,6 +211,7 @@ impl Application {
             health,
             settings,
             metrics,
+            worker,
         } = self;
         tracing::info!(
             addr = %server.local_addr()?,
@@ -200,6 +230,11 @@ impl Application {
             cancel.clone(),
         ));
         tasks.spawn(upkeep(metrics, cancel.clone()));
+        if let Some(worker) = worker {
+            tasks.spawn(outbox::supervise(worker, cancel.clone()));
+        } else {
+            tracing::info!("the outbox worker is off here (OUTBOX_WORKER_ENABLED=false)");
+        }
 
         let stop_admin = CancellationToken::new();
         let admin =
@@ -233,22 +268,37 @@ impl Application {
         tracing::info!("shutdown 4/5: stopping background tasks");
         cancel.cancel();
         tasks.close();
-        let background_finished = tokio::time::timeout(BACKGROUND_STOP_TIMEOUT, tasks.wait())
+        let background_timeout = settings.webhook.timeout + BACKGROUND_STOP_MARGIN;
+        let background_finished = tokio::time::timeout(background_timeout, tasks.wait())
             .await
             .is_ok();
         if background_finished {
             tracing::info!("shutdown 4/5: background tasks stopped");
         } else {
             tracing::error!(
-                timeout = ?BACKGROUND_STOP_TIMEOUT,
+                timeout = ?background_timeout,
                 "shutdown 4/5: background tasks did not stop in time and were abandoned"
             );
         }
 
         stop_admin.cancel();
         let _ = admin.await;
-        pool.close().await;
-        tracing::info!("shutdown 5/5: admin listener stopped, database pool closed");
+        let close_timeout = if drain == Drain::Complete {
+            POOL_CLOSE_TIMEOUT
+        } else {
+            POOL_CLOSE_AFTER_CUT_OFF
+        };
+        if tokio::time::timeout(close_timeout, pool.close())
+            .await
+            .is_ok()
+        {
+            tracing::info!("shutdown 5/5: admin listener stopped, database pool closed");
+        } else {
+            tracing::warn!(
+                timeout = ?close_timeout,
+                "shutdown 5/5: admin listener stopped; database connections still busy were abandoned"
+            );
+        }
         Ok(Stopped {
             drain,
             background_finished,
@@ -291,6 +341,59 @@ async fn start_up(
     health.mark_started();
     tracing::info!("start-up complete: database reached, migrations verified, listeners bound");
     health.run(interval, timeout, cancel).await;
+}
+
+/// The outbox worker: webhook sender (HTTP, or the log without
+/// `WEBHOOK_URL`) behind a circuit breaker.
+fn delivery_worker(
+    settings: &Settings,
+    outbox: Arc<dyn OutboxStore>,
+    users: Arc<dyn UserStore>,
+) -> anyhow::Result<DeliveryWorker> {
+    let webhook = &settings.webhook;
+    let sender: Arc<dyn WebhookSender> = match (&webhook.url, &webhook.secret) {
+        (Some(url), Some(secret)) => {
+            let client = OutboundClient::new(ClientSettings {
+                request_timeout: webhook.timeout,
+                ..ClientSettings::default()
+            })?;
+            Arc::new(HttpWebhookSender::new(
+                client,
+                url.clone(),
+                SigningKey::parse(secret)?,
+                webhook.timeout,
+            ))
+        }
+        _ => Arc::new(LogWebhookSender),
+    };
+    let b = settings.breaker;
+    let breaker = Arc::new(Breaker::new(
+        "webhook",
+        BreakerPolicy {
+            window: b.window,
+            min_calls: b.min_calls,
+            failure_rate: b.failure_rate,
+            cool_down: b.cool_down,
+            half_open_calls: b.half_open_calls,
+        },
+    ));
+    Ok(DeliveryWorker::new(
+        outbox,
+        users,
+        sender,
+        breaker,
+        WorkerSettings {
+            batch_size: settings.outbox.batch_size,
+            lease: settings.outbox.lease,
+            poll_interval: settings.outbox.poll_interval,
+            attempt_timeout: webhook.timeout,
+            retry: RetryPolicy {
+                max_attempts: webhook.max_attempts,
+                base: webhook.backoff_base,
+                cap: webhook.backoff_cap,
+            },
+        },
+    ))
 }
 
 /// One start-up attempt at the database; owns its arguments so the retry

@@ -46,6 +46,57 @@ pub struct Settings {
     pub cache: Option<CacheSettings>,
     /// OpenTelemetry tracing.
     pub tracing: TracingSettings,
+    /// The outbox worker.
+    pub outbox: OutboxSettings,
+    /// Webhook delivery.
+    pub webhook: WebhookSettings,
+    /// The webhook's circuit breaker.
+    pub breaker: BreakerSettings,
+}
+
+/// The outbox worker.
+#[derive(Debug, Clone, Copy)]
+pub struct OutboxSettings {
+    /// Whether this process runs it (`OUTBOX_WORKER_ENABLED`).
+    pub worker_enabled: bool,
+    /// Events claimed at a time (`OUTBOX_BATCH_SIZE`).
+    pub batch_size: u32,
+    /// Pause when nothing is due (`OUTBOX_POLL_INTERVAL`).
+    pub poll_interval: Duration,
+    /// Claim lease (`OUTBOX_LEASE`).
+    pub lease: Duration,
+}
+
+/// Webhook delivery.
+#[derive(Debug, Clone)]
+pub struct WebhookSettings {
+    /// Receiver; `None` delivers to the log (`WEBHOOK_URL`).
+    pub url: Option<url::Url>,
+    /// Signing key (`WEBHOOK_SECRET`).
+    pub secret: Option<SecretString>,
+    /// Limit of one attempt (`WEBHOOK_TIMEOUT`).
+    pub timeout: Duration,
+    /// Attempts before dead (`WEBHOOK_MAX_ATTEMPTS`).
+    pub max_attempts: u32,
+    /// First backoff (`WEBHOOK_BACKOFF_BASE`).
+    pub backoff_base: Duration,
+    /// Longest backoff (`WEBHOOK_BACKOFF_CAP`).
+    pub backoff_cap: Duration,
+}
+
+/// Circuit breaker settings.
+#[derive(Debug, Clone, Copy)]
+pub struct BreakerSettings {
+    /// Opening failure rate (`BREAKER_FAILURE_RATE`).
+    pub failure_rate: f64,
+    /// Window of calls (`BREAKER_WINDOW`).
+    pub window: usize,
+    /// Calls before it may open (`BREAKER_MIN_CALLS`).
+    pub min_calls: usize,
+    /// Open time (`BREAKER_COOL_DOWN`).
+    pub cool_down: Duration,
+    /// Trial calls (`BREAKER_HALF_OPEN_CALLS`).
+    pub half_open_calls: usize,
 }
 
 /// How log lines are written.

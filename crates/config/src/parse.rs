@@ -14,8 +14,9 @@ use serde::Deserialize;
 
 use crate::variables::variable;
 use crate::{
-    AdminSettings, CacheSettings, ConfigError, DatabaseSettings, HealthSettings, HttpSettings,
-    LogFormat, Problem, Sampler, Settings, TracingSettings,
+    AdminSettings, BreakerSettings, CacheSettings, ConfigError, DatabaseSettings, HealthSettings,
+    HttpSettings, LogFormat, OutboxSettings, Problem, Sampler, Settings, TracingSettings,
+    WebhookSettings,
 };
 
 /// The variables as found, before any parsing. Field names are the
@@ -48,6 +49,21 @@ struct Raw {
     cache_ttl: Option<String>,
     cache_timeout: Option<String>,
     cache_key_prefix: Option<String>,
+    outbox_worker_enabled: Option<String>,
+    outbox_batch_size: Option<String>,
+    outbox_poll_interval: Option<String>,
+    outbox_lease: Option<String>,
+    webhook_url: Option<String>,
+    webhook_secret: Option<SecretString>,
+    webhook_timeout: Option<String>,
+    webhook_max_attempts: Option<String>,
+    webhook_backoff_base: Option<String>,
+    webhook_backoff_cap: Option<String>,
+    breaker_failure_rate: Option<String>,
+    breaker_window: Option<String>,
+    breaker_min_calls: Option<String>,
+    breaker_cool_down: Option<String>,
+    breaker_half_open_calls: Option<String>,
     otel_exporter_otlp_endpoint: Option<String>,
     otel_exporter_otlp_timeout: Option<String>,
     otel_service_name: Option<String>,
@@ -233,6 +249,65 @@ where
     let cache_timeout = p.field("CACHE_TIMEOUT", raw.cache_timeout, positive_duration);
     let cache_key_prefix = p.field("CACHE_KEY_PREFIX", raw.cache_key_prefix, key_prefix);
 
+    let worker_enabled = p.field("OUTBOX_WORKER_ENABLED", raw.outbox_worker_enabled, boolean);
+    let batch_size = p.field("OUTBOX_BATCH_SIZE", raw.outbox_batch_size, positive_u32);
+    let poll_interval = p.field(
+        "OUTBOX_POLL_INTERVAL",
+        raw.outbox_poll_interval,
+        positive_duration,
+    );
+    let lease = p.field("OUTBOX_LEASE", raw.outbox_lease, positive_duration);
+    let webhook_url = raw
+        .webhook_url
+        .and_then(|v| p.field("WEBHOOK_URL", Some(v), webhook_url));
+    let webhook_secret = raw.webhook_secret;
+    if webhook_url.is_some() && webhook_secret.is_none() {
+        p.problem("WEBHOOK_SECRET", "is required when WEBHOOK_URL is set");
+    }
+    let webhook_timeout = p.field("WEBHOOK_TIMEOUT", raw.webhook_timeout, positive_duration);
+    let max_attempts = p.field(
+        "WEBHOOK_MAX_ATTEMPTS",
+        raw.webhook_max_attempts,
+        positive_u32,
+    );
+    let backoff_base = p.field(
+        "WEBHOOK_BACKOFF_BASE",
+        raw.webhook_backoff_base,
+        positive_duration,
+    );
+    let backoff_cap = p.field(
+        "WEBHOOK_BACKOFF_CAP",
+        raw.webhook_backoff_cap,
+        positive_duration,
+    );
+    let failure_rate = p.field("BREAKER_FAILURE_RATE", raw.breaker_failure_rate, ratio);
+    let window = p.field("BREAKER_WINDOW", raw.breaker_window, positive_usize);
+    let min_calls = p.field("BREAKER_MIN_CALLS", raw.breaker_min_calls, positive_usize);
+    let cool_down = p.field(
+        "BREAKER_COOL_DOWN",
+        raw.breaker_cool_down,
+        positive_duration,
+    );
+    let half_open_calls = p.field(
+        "BREAKER_HALF_OPEN_CALLS",
+        raw.breaker_half_open_calls,
+        positive_usize,
+    );
+    if let (Some(lease), Some(timeout)) = (lease, webhook_timeout) {
+        p.check(lease > timeout, "OUTBOX_LEASE", || {
+            format!(
+                "{} must be longer than WEBHOOK_TIMEOUT ({}), or an attempt in flight loses its claim",
+                humantime::format_duration(lease),
+                humantime::format_duration(timeout)
+            )
+        });
+    }
+    if let (Some(min), Some(window)) = (min_calls, window) {
+        p.check(min <= window, "BREAKER_MIN_CALLS", || {
+            format!("{min} is above BREAKER_WINDOW ({window})")
+        });
+    }
+
     let otlp_endpoint = raw
         .otel_exporter_otlp_endpoint
         .and_then(|v| p.field("OTEL_EXPORTER_OTLP_ENDPOINT", Some(v), endpoint));
@@ -349,6 +424,27 @@ where
                 service_name: service_name?,
                 sampler: sampler?,
                 resource_attributes: resource_attributes?,
+            },
+            outbox: OutboxSettings {
+                worker_enabled: worker_enabled?,
+                batch_size: batch_size?,
+                poll_interval: poll_interval?,
+                lease: lease?,
+            },
+            webhook: WebhookSettings {
+                url: webhook_url,
+                secret: webhook_secret,
+                timeout: webhook_timeout?,
+                max_attempts: max_attempts?,
+                backoff_base: backoff_base?,
+                backoff_cap: backoff_cap?,
+            },
+            breaker: BreakerSettings {
+                failure_rate: failure_rate?,
+                window: window?,
+                min_calls: min_calls?,
+                cool_down: cool_down?,
+                half_open_calls: half_open_calls?,
             },
         })
     })();
@@ -516,4 +612,11 @@ fn resource_attributes(value: &str) -> Result<Vec<(String, String)>, String> {
             _ => Err(format!("`{pair}` is not `key=value`")),
         })
         .collect()
+}
+
+fn webhook_url(value: &str) -> Result<url::Url, String> {
+    match url::Url::parse(value) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => Ok(url),
+        _ => Err(format!("`{value}` is not an http(s) URL")),
+    }
 }

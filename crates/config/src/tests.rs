@@ -136,7 +136,11 @@ fn every_variable_is_read() {
     for v in VARIABLES {
         if matches!(
             v.name,
-            "LOG_LEVEL" | "CACHE_KEY_PREFIX" | "ADMIN_TOKEN" | "OTEL_SERVICE_NAME"
+            "LOG_LEVEL"
+                | "CACHE_KEY_PREFIX"
+                | "ADMIN_TOKEN"
+                | "OTEL_SERVICE_NAME"
+                | "WEBHOOK_SECRET"
         ) {
             continue; // free-form text; checked below
         }
@@ -262,4 +266,35 @@ fn operability_defaults_and_relations() {
     .unwrap_err();
     let names: Vec<_> = err.problems.iter().map(|p| p.variable).collect();
     assert_eq!(names, ["HEALTH_CHECK_TIMEOUT", "ADMIN_ADDR"]);
+}
+
+#[test]
+fn webhook_and_outbox_settings() {
+    let s = Settings::from_vars([DB]).unwrap();
+    assert!(s.webhook.url.is_none(), "events go to the log by default");
+    assert!(s.outbox.worker_enabled);
+    assert_eq!(s.webhook.max_attempts, 10);
+
+    let err = Settings::from_vars([
+        DB,
+        ("WEBHOOK_URL", "https://hooks.example.com/in"),
+        ("OUTBOX_LEASE", "5s"),
+        ("WEBHOOK_TIMEOUT", "5s"),
+        ("BREAKER_MIN_CALLS", "50"),
+    ])
+    .unwrap_err();
+    let names: Vec<_> = err.problems.iter().map(|p| p.variable).collect();
+    assert_eq!(
+        names,
+        ["WEBHOOK_SECRET", "OUTBOX_LEASE", "BREAKER_MIN_CALLS"]
+    );
+
+    let s = Settings::from_vars([
+        DB,
+        ("WEBHOOK_URL", "https://hooks.example.com/in"),
+        ("WEBHOOK_SECRET", "whsec_c2VjcmV0"),
+    ])
+    .unwrap();
+    assert_eq!(s.webhook.url.unwrap().host_str(), Some("hooks.example.com"));
+    assert!(!format!("{:?}", s.webhook.secret).contains("c2VjcmV0"));
 }

@@ -162,6 +162,81 @@ pub const VARIABLES: &[Variable] = &[
         "bulkhead",
         "Prefix of every Redis key the service writes, so several services can share one Redis.",
     ),
+    var(
+        "OUTBOX_WORKER_ENABLED",
+        "true",
+        "Run the outbox delivery worker in this process (`false` where workers run separately).",
+    ),
+    var(
+        "OUTBOX_BATCH_SIZE",
+        "10",
+        "Events the worker claims at a time.",
+    ),
+    var(
+        "OUTBOX_POLL_INTERVAL",
+        "1s",
+        "Pause between claims when no event is due.",
+    ),
+    var(
+        "OUTBOX_LEASE",
+        "60s",
+        "How long a claim holds an event; after it another worker may take it. Above WEBHOOK_TIMEOUT.",
+    ),
+    Variable {
+        name: "WEBHOOK_URL",
+        default: None,
+        required: false,
+        secret: false,
+        help: "Where events are POSTed (Standard Webhooks); unset delivers them to the log.",
+    },
+    Variable {
+        name: "WEBHOOK_SECRET",
+        default: None,
+        required: false,
+        secret: true,
+        help: "Signing key for `webhook-signature` (`whsec_` + base64, or raw text); required with WEBHOOK_URL.",
+    },
+    var("WEBHOOK_TIMEOUT", "5s", "Limit of one delivery attempt."),
+    var(
+        "WEBHOOK_MAX_ATTEMPTS",
+        "10",
+        "Attempts before an event is dead (kept, listed, re-drivable).",
+    ),
+    var(
+        "WEBHOOK_BACKOFF_BASE",
+        "1s",
+        "First retry delay before jitter; doubles per attempt.",
+    ),
+    var(
+        "WEBHOOK_BACKOFF_CAP",
+        "10m",
+        "Longest retry delay, `Retry-After` included.",
+    ),
+    var(
+        "BREAKER_FAILURE_RATE",
+        "0.5",
+        "Failure rate (0 to 1) over the window that opens the webhook's circuit breaker.",
+    ),
+    var(
+        "BREAKER_WINDOW",
+        "20",
+        "Recent calls the failure rate is computed over.",
+    ),
+    var(
+        "BREAKER_MIN_CALLS",
+        "5",
+        "Calls in the window before the breaker may open.",
+    ),
+    var(
+        "BREAKER_COOL_DOWN",
+        "30s",
+        "How long the breaker stays open before trial calls.",
+    ),
+    var(
+        "BREAKER_HALF_OPEN_CALLS",
+        "1",
+        "Trial calls admitted at a time while half-open; that many successes close it.",
+    ),
     Variable {
         name: "OTEL_EXPORTER_OTLP_ENDPOINT",
         default: None,

@@ -110,21 +110,37 @@ pub async fn observe(request: Request, next: Next) -> Response {
         .to_owned();
     let quiet = QUIET_ROUTES.contains(&route.as_str());
 
-    let span = tracing::info_span!(
-        "request",
-        otel.name = format!("{method} {route}"),
-        otel.kind = "server",
-        otel.status_code = Empty,
-        http.request.method = method,
-        http.route = route.as_str(),
-        method,
-        route = route.as_str(),
-        request_id = request_id::of(&request).unwrap_or_default(),
-        trace_id = Empty,
-        span_id = Empty,
-        status = Empty,
-        latency_ms = Empty,
-    );
+    // Probes and scrapes get a debug-level span: at the usual info level
+    // they cost no span, no log formatting and no trace, which keeps a
+    // probe flood cheap and traces free of noise.
+    macro_rules! request_span {
+        ($level:expr) => {
+            tracing::span!(
+                $level,
+                "request",
+                otel.name = format!("{method} {route}"),
+                otel.kind = "server",
+                otel.status_code = Empty,
+                http.request.method = method,
+                http.route = route.as_str(),
+                method,
+                route = route.as_str(),
+                request_id = request_id::of(&request).unwrap_or_default(),
+                trace_id = Empty,
+                span_id = Empty,
+                status = Empty,
+                latency_ms = Empty,
+            )
+        };
+    }
+    // Probes and scrapes get a debug-level span: at the usual info level
+    // they cost no span, no log formatting and no trace, which keeps a
+    // probe flood cheap and traces free of noise.
+    let span = if quiet {
+        request_span!(tracing::Level::DEBUG)
+    } else {
+        request_span!(tracing::Level::INFO)
+    };
     let parent = opentelemetry::global::get_text_map_propagator(|propagator| {
         propagator.extract(&HeaderExtractor(request.headers()))
     });

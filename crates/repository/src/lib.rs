@@ -7,9 +7,12 @@
 //! # Layout
 //! - [`database`]: the pool, migrations, and the driver-error mapping.
 //! - [`users`]: [`PgUserStore`](users::PgUserStore), the users table.
+//! - [`outbox`]: [`PgOutboxStore`](outbox::PgOutboxStore), the outbox
+//!   table: claims with `SKIP LOCKED` and a lease.
 //! - [`cache`]: [`RedisUserCache`](cache::RedisUserCache), the versioned
 //!   read cache.
 
 pub mod cache;
 pub mod database;
+pub mod outbox;
 pub mod users;

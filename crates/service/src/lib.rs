@@ -14,4 +14,5 @@
 //!   cache-aside policy and the mapping of store errors to domain errors.
 
 pub mod health;
+pub mod outbox;
 pub mod users;

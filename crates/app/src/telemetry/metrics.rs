@@ -103,6 +103,7 @@ fn describe() {
     handler::describe_metrics();
     service::health::describe_metrics();
     service::users::describe_metrics();
+    service::outbox::describe_metrics();
     repository::database::describe_metrics();
     ::metrics::describe_gauge!(
         "build_info",

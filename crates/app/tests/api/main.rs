@@ -12,6 +12,7 @@
 mod helpers;
 
 mod admin;
+mod binary;
 mod cache;
 mod database;
 mod docs;
@@ -20,6 +21,8 @@ mod openapi;
 mod probes;
 mod request_id;
 mod shutdown;
+mod slow_clients;
+mod traces;
 mod users_create;
 mod users_delete;
 mod users_list;

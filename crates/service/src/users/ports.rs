@@ -6,6 +6,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use super::{Cursor, User, UserId};
+use crate::outbox::NewEvent;
 
 /// Name of the unique constraint on users' e-mail addresses. The store
 /// reports violations by constraint name; the service turns this one into
@@ -59,6 +60,10 @@ pub trait UserTransaction: Send {
 
     /// Deletes a user; `false` when there was none.
     async fn delete(&mut self, id: UserId) -> Result<bool, StoreError>;
+
+    /// Writes an outbox event in this transaction: it exists exactly when
+    /// the change it describes does.
+    async fn enqueue(&mut self, event: &NewEvent) -> Result<(), StoreError>;
 
     /// Makes the writes durable and visible.
     async fn commit(self: Box<Self>) -> Result<(), StoreError>;

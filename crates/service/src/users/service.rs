@@ -10,6 +10,7 @@ use super::{
     CacheError, Cursor, NewUser, Page, PageLimit, StoreError, USERS_EMAIL_UNIQUE, User, UserCache,
     UserId, UserPatch, UserStore,
 };
+use crate::outbox::{EventType, NewEvent};
 
 /// A use case's failure, in the terms a caller branches on.
 #[derive(Debug, thiserror::Error)]
@@ -83,15 +84,20 @@ impl UserService {
         }
     }
 
-    /// Creates a user with a new id.
+    /// Creates a user with a new id, and its `user.created` outbox event in
+    /// the same transaction.
     ///
     /// # Errors
     /// [`UserError::EmailTaken`] when the address is in use; `Unavailable` or
     /// `Internal` when the store fails.
     pub async fn create(&self, new: NewUser) -> Result<User, UserError> {
         let user = User::create(new, now());
+        let event = NewEvent::new(EventType::UserCreated, user.id.as_uuid(), user.created_at);
         let mut tx = self.store.begin().await?;
         tx.insert(&user).await?;
+        // Same transaction: once the caller hears "created", the event
+        // exists too, whatever happens to this process next.
+        tx.enqueue(&event).await?;
         tx.commit().await?;
         tracing::info!(user_id = %user.id, "user created");
         Ok(user)

@@ -1,0 +1,447 @@
+//! Running the real binary: start-up, logs, and the ordered shutdown on
+//! SIGTERM, as Kubernetes would drive it.
+
+use std::net::SocketAddr;
+use std::process::{ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt as _, BufReader};
+use tokio::process::{Child, Command};
+
+use crate::helpers::TestDb;
+
+/// A local address that was free a moment ago.
+pub async fn free_addr() -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    listener.local_addr().unwrap()
+}
+
+/// What happens to the binary's stdout.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Stdout {
+    /// Read line by line into [`Binary::lines`].
+    Collect,
+    /// A pipe nobody reads: it fills up and stays full.
+    Stalled,
+}
+
+/// The `bulkhead` binary, serving on its own database.
+pub struct Binary {
+    child: Child,
+    reader: Option<tokio::task::JoinHandle<()>>,
+    pub addr: SocketAddr,
+    pub admin_addr: SocketAddr,
+    pub client: reqwest::Client,
+    lines: Arc<Mutex<Vec<String>>>,
+    pub db: TestDb,
+}
+
+impl Binary {
+    pub async fn start(vars: &[(&str, &str)], stdout: Stdout) -> Self {
+        let db = TestDb::create().await;
+        let addr = free_addr().await;
+        let admin_addr = free_addr().await;
+        let dir = std::env::temp_dir();
+        let mut command = Command::new(env!("CARGO_BIN_EXE_bulkhead"));
+        command
+            .env_clear()
+            .current_dir(dir)
+            .env("DATABASE_URL", db.url(None))
+            .env("HTTP_ADDR", addr.to_string())
+            .env("ADMIN_ADDR", admin_addr.to_string())
+            .env("HEALTH_CHECK_INTERVAL", "200ms")
+            .env("HEALTH_CHECK_TIMEOUT", "100ms")
+            .envs(vars.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true);
+        let mut child = command.spawn().unwrap();
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let out = child.stdout.take().unwrap();
+        let reader = match stdout {
+            Stdout::Collect => {
+                let lines = Arc::clone(&lines);
+                Some(tokio::spawn(async move {
+                    let mut reader = BufReader::new(out).lines();
+                    while let Ok(Some(line)) = reader.next_line().await {
+                        lines.lock().unwrap().push(line);
+                    }
+                }))
+            }
+            // Keep the read end open and never read it.
+            Stdout::Stalled => {
+                std::mem::forget(out);
+                None
+            }
+        };
+        let binary = Self {
+            child,
+            reader,
+            addr,
+            admin_addr,
+            client: reqwest::Client::builder()
+                .no_proxy()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .unwrap(),
+            lines,
+            db,
+        };
+        binary.until_status("/readyz", StatusCode::OK).await;
+        binary
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub fn admin_url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.admin_addr)
+    }
+
+    /// A fresh connection per request, as a load balancer's probe makes.
+    pub async fn get(&self, path: &str) -> reqwest::Result<reqwest::Response> {
+        self.client
+            .get(self.url(path))
+            .header("connection", "close")
+            .send()
+            .await
+    }
+
+    /// Polls `path` until it answers `status`, failing after 20 s.
+    pub async fn until_status(&self, path: &str, status: StatusCode) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok(response) = self.get(path).await
+                && response.status() == status
+            {
+                return;
+            }
+            assert!(Instant::now() < deadline, "{path} never answered {status}");
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    pub fn signal(&self, name: &str) {
+        let pid = self.child.id().unwrap().to_string();
+        let status = std::process::Command::new("kill")
+            .args([format!("-{name}"), pid])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// Waits for the process to exit, at most `within`.
+    /// Waits for the process to exit, at most `within`, and for the last
+    /// of its output to be read.
+    pub async fn exit(&mut self, within: Duration) -> ExitStatus {
+        let status = tokio::time::timeout(within, self.child.wait())
+            .await
+            .unwrap_or_else(|_| panic!("still running after {within:?}"))
+            .unwrap();
+        if let Some(reader) = self.reader.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(5), reader).await;
+        }
+        status
+    }
+
+    pub fn lines(&self) -> Vec<String> {
+        self.lines.lock().unwrap().clone()
+    }
+
+    /// The JSON log lines whose message is `message`.
+    pub fn events(&self, message: &str) -> Vec<Value> {
+        self.lines()
+            .iter()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|v| v["message"] == message)
+            .collect()
+    }
+
+    /// Polls until a log line with `message` matching `pred` appears.
+    pub async fn until_event(&self, message: &str, pred: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(found) = self.events(message).into_iter().find(|e| pred(e)) {
+                return found;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no `{message}` line:\n{}",
+                self.lines().join("\n")
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Locks a user's row in a transaction of the test's own, so that a
+    /// request touching it waits: a slow request on demand.
+    pub async fn lock_user(&self, id: &str) -> sqlx::Transaction<'static, sqlx::Postgres> {
+        let pool = self.db.pool().await;
+        let mut tx = pool.begin().await.unwrap();
+        sqlx::query("SELECT 1 FROM users WHERE id = $1::uuid FOR UPDATE")
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        tx
+    }
+
+    /// Waits until some statement is blocked on a lock.
+    pub async fn until_blocked(&self) {
+        let pool = self.db.pool().await;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let waiting: i64 =
+                sqlx::query_scalar("SELECT count(*) FROM pg_locks WHERE NOT granted")
+                    .fetch_one(&pool)
+                    .await
+                    .unwrap();
+            if waiting > 0 {
+                return;
+            }
+            assert!(Instant::now() < deadline, "the request never blocked");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    pub async fn create_user(&self, email: &str) -> String {
+        let response = self
+            .client
+            .post(self.url("/api/v1/users"))
+            .json(&serde_json::json!({ "email": email, "name": "Slow" }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::CREATED);
+        let body: Value = response.json().await.unwrap();
+        body["id"].as_str().unwrap().to_owned()
+    }
+}
+
+/// A PATCH that will block on the locked row, sent in the background.
+fn slow_patch(binary: &Binary, id: &str) -> tokio::task::JoinHandle<reqwest::Result<StatusCode>> {
+    let request = binary
+        .client
+        .patch(binary.url(&format!("/api/v1/users/{id}")))
+        .json(&serde_json::json!({ "name": "Patched during shutdown" }));
+    tokio::spawn(async move { request.send().await.map(|r| r.status()) })
+}
+
+#[tokio::test]
+async fn sigterm_fails_readiness_then_drains_in_flight_requests_and_exits_0() {
+    let mut binary = Binary::start(
+        &[
+            ("SHUTDOWN_DELAY", "1s"),
+            ("SHUTDOWN_TIMEOUT", "15s"),
+            ("DATABASE_STATEMENT_TIMEOUT", "9s"),
+        ],
+        Stdout::Collect,
+    )
+    .await;
+    let id = binary.create_user("drain@example.com").await;
+    let lock = binary.lock_user(&id).await;
+    let patch = slow_patch(&binary, &id);
+    binary.until_blocked().await;
+
+    binary.signal("TERM");
+    binary
+        .until_status("/readyz", StatusCode::SERVICE_UNAVAILABLE)
+        .await;
+    assert_eq!(
+        binary.get("/healthz").await.unwrap().status(),
+        StatusCode::OK
+    );
+
+    // After SHUTDOWN_DELAY the listener closes while the request is still
+    // in flight.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while tokio::net::TcpStream::connect(binary.addr).await.is_ok() {
+        assert!(Instant::now() < deadline, "new connections still accepted");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        !patch.is_finished(),
+        "the slow request must still be in flight"
+    );
+
+    lock.rollback().await.unwrap();
+    assert_eq!(patch.await.unwrap().unwrap(), StatusCode::OK);
+    let status = binary.exit(Duration::from_secs(10)).await;
+    assert_eq!(status.code(), Some(0), "{}", binary.lines().join("\n"));
+    for step in [
+        "shutdown 3/5: every in-flight request finished",
+        "shutdown 5/5",
+    ] {
+        assert!(
+            binary.lines().iter().any(|l| l.contains(step)),
+            "no `{step}` log line:\n{}",
+            binary.lines().join("\n")
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_request_outliving_the_shutdown_deadline_is_cut_off_and_exit_is_1() {
+    let mut binary = Binary::start(
+        &[
+            ("SHUTDOWN_DELAY", "0s"),
+            ("SHUTDOWN_TIMEOUT", "1s"),
+            ("DATABASE_STATEMENT_TIMEOUT", "9s"),
+        ],
+        Stdout::Collect,
+    )
+    .await;
+    let id = binary.create_user("cut@example.com").await;
+    let lock = binary.lock_user(&id).await;
+    let patch = slow_patch(&binary, &id);
+    binary.until_blocked().await;
+
+    let signalled = Instant::now();
+    binary.signal("TERM");
+    let status = binary.exit(Duration::from_secs(10)).await;
+    let took = signalled.elapsed();
+    assert_eq!(status.code(), Some(1));
+    // The deadline (1 s) plus a small margin.
+    assert!(took < Duration::from_millis(2500), "exit took {took:?}");
+    assert!(
+        patch.await.unwrap().is_err(),
+        "the cut-off request got no response"
+    );
+    binary
+        .until_event(
+            "shutdown 3/5: SHUTDOWN_TIMEOUT passed; connections with requests still in flight were cut off",
+            |e| e["connections"] == 1,
+        )
+        .await;
+    lock.rollback().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_second_signal_exits_at_once_with_1() {
+    let mut binary = Binary::start(&[("SHUTDOWN_DELAY", "30s")], Stdout::Collect).await;
+    binary.signal("TERM");
+    binary
+        .until_status("/readyz", StatusCode::SERVICE_UNAVAILABLE)
+        .await;
+    let signalled = Instant::now();
+    binary.signal("INT");
+    let status = binary.exit(Duration::from_secs(5)).await;
+    assert_eq!(status.code(), Some(1));
+    assert!(signalled.elapsed() < Duration::from_secs(2));
+}
+
+#[tokio::test]
+async fn access_logs_are_json_with_request_fields_and_never_show_credentials() {
+    let binary = Binary::start(&[("LOG_LEVEL", "warn")], Stdout::Collect).await;
+    let send = |request_id: &'static str| {
+        binary
+            .client
+            .get(binary.url("/api/v1/users"))
+            .header("x-request-id", request_id)
+            .header("authorization", "Bearer top-secret-token")
+            .header("cookie", "session=top-secret-cookie")
+            .send()
+    };
+    assert_eq!(send("quiet-1").await.unwrap().status(), StatusCode::OK);
+
+    // Raise the level at runtime: the next request is logged.
+    let response = binary
+        .client
+        .put(binary.admin_url("/debug/log-level"))
+        .body("info")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(send("loud-1").await.unwrap().status(), StatusCode::OK);
+    assert_eq!(
+        binary.get("/healthz").await.unwrap().status(),
+        StatusCode::OK
+    );
+
+    let line = binary
+        .until_event("request finished", |e| e["request_id"] == "loud-1")
+        .await;
+    assert_eq!(line["level"], "INFO");
+    assert_eq!(line["method"], "GET");
+    assert_eq!(line["route"], "/api/v1/users");
+    assert_eq!(line["status"], 200);
+    assert!(line["latency_ms"].is_number(), "{line}");
+    assert!(line["timestamp"].is_string(), "{line}");
+    assert!(line["target"].is_string(), "{line}");
+    assert_eq!(line["trace_id"].as_str().unwrap().len(), 32, "{line}");
+    assert_eq!(line["span_id"].as_str().unwrap().len(), 16, "{line}");
+
+    let lines = binary.lines();
+    assert!(
+        binary
+            .events("request finished")
+            .iter()
+            .all(|e| e["request_id"] != "quiet-1"),
+        "logged at warn"
+    );
+    assert!(
+        binary
+            .events("request finished")
+            .iter()
+            .all(|e| e["route"] != "/healthz"),
+        "probes are logged at debug"
+    );
+    assert!(
+        lines.iter().all(|l| !l.contains("top-secret")),
+        "a credential reached the log"
+    );
+    assert!(
+        lines
+            .iter()
+            .all(|l| serde_json::from_str::<Value>(l).is_ok()),
+        "every line is JSON"
+    );
+}
+
+#[tokio::test]
+async fn a_stalled_stdout_drops_log_lines_instead_of_slowing_requests() {
+    let binary = Binary::start(
+        &[("LOG_LEVEL", "debug"), ("LOG_BUFFER_LINES", "64")],
+        Stdout::Stalled,
+    )
+    .await;
+    let mut slowest = Duration::ZERO;
+    for _ in 0..1500 {
+        let started = Instant::now();
+        let response = binary
+            .client
+            .get(binary.url("/api/v1/users"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        slowest = slowest.max(started.elapsed());
+    }
+    assert!(
+        slowest < Duration::from_millis(500),
+        "slowest request took {slowest:?}"
+    );
+    let metrics = binary
+        .client
+        .get(binary.admin_url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let dropped: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("log_lines_dropped_total "))
+        .unwrap_or_else(|| panic!("no log_lines_dropped_total in\n{metrics}"))
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(dropped > 0, "nothing was dropped: was stdout really full?");
+}
