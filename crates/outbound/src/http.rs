@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use opentelemetry::propagation::Injector;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
-use reqwest::{Request, Response, StatusCode};
+use reqwest::{Request, Response};
 use tokio::time::Instant;
 use tower::retry::budget::{Budget as _, TpsBudget};
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
@@ -90,9 +90,11 @@ impl OutboundClient {
 
     /// Sends `request` within `deadline` (the caller's, when it has one),
     /// adding `traceparent` from the current span. A call marked
-    /// [`Retry::Idempotent`] that fails on the connection or with a `502`,
-    /// `503` or `504` is repeated while the retry budget and the deadline
-    /// allow.
+    /// [`Retry::Idempotent`] whose connection could not be established is
+    /// repeated at once while the retry budget and the deadline allow. An
+    /// answer, even a `5xx`, is returned as it is: the caller decides when
+    /// to try again (with backoff, honouring `Retry-After`), so retries
+    /// here never pile onto a dependency that is answering "overloaded".
     ///
     /// # Errors
     /// The transport error of the last attempt, or a timeout.
@@ -115,15 +117,7 @@ impl OutboundClient {
             };
             *this.timeout_mut() = Some(remaining);
             let result = self.client.execute(this).await;
-            let worth_retrying = match &result {
-                Ok(response) => matches!(
-                    response.status(),
-                    StatusCode::BAD_GATEWAY
-                        | StatusCode::SERVICE_UNAVAILABLE
-                        | StatusCode::GATEWAY_TIMEOUT
-                ),
-                Err(err) => err.is_connect(),
-            };
+            let worth_retrying = matches!(&result, Err(err) if err.is_connect());
             let may_retry = retry == Retry::Idempotent
                 && retries < self.settings.max_retries
                 && deadline > Instant::now()

@@ -138,10 +138,29 @@ impl WebhookSender for HttpWebhookSender {
             ),
             Err(err) => SendOutcome::Retryable {
                 timed_out: err.is_timeout(),
-                error: err.without_url().to_string(),
+                error: describe(err),
                 retry_after: None,
             },
         }
+    }
+}
+
+/// A transport error with its causes, and without the URL (which may
+/// carry a token).
+fn describe(err: reqwest::Error) -> String {
+    let timed_out = err.is_timeout();
+    let err = err.without_url();
+    let mut text = err.to_string();
+    let mut source = std::error::Error::source(&err);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    if timed_out {
+        format!("timed out: {text}")
+    } else {
+        text
     }
 }
 

@@ -294,6 +294,12 @@ impl TestApp {
 
     /// Stops the server and waits for it, returning how the stop ended.
     pub async fn stop(mut self) -> Stopped {
+        self.shut_down().await
+    }
+
+    /// Stops the server and waits for it, keeping the database (and this
+    /// handle) for checks afterwards.
+    pub async fn shut_down(&mut self) -> Stopped {
         self.signal_stop();
         let server = self.server.take().unwrap();
         server.await.unwrap().unwrap()
