@@ -591,3 +591,88 @@ mod async_trait_shim {
         }
     }
 }
+
+#[tokio::test]
+async fn a_worker_loop_that_dies_is_restarted_and_counted() {
+    let receiver = Receiver::start([], Reply::status(204)).await;
+    let app = app_without_worker().await;
+    app.create_user("phoenix@example.com", "P").await;
+    let store = outbox_store(&app);
+    // The loop's first claim panics (outside any one event's isolation),
+    // as a bug in the loop itself would.
+    let flaky: Arc<dyn OutboxStore> = Arc::new(loop_fault::PanicOnFirstClaim::new(store));
+    let real = worker(&app, &receiver, |s| s);
+    let worker = Arc::new(real.with_outbox(flaky));
+    let cancel = CancellationToken::new();
+    let task = tokio::spawn(service::outbox::supervise(worker, cancel.clone()));
+    receiver.until_received(1).await;
+    until_events(&app, "delivered", 1).await;
+    cancel.cancel();
+    task.await.unwrap();
+    let metrics = metrics_text(&app).await;
+    assert!(metrics.contains("worker_restarts_total 1"), "{metrics}");
+}
+
+mod loop_fault {
+    //! An outbox store whose first claim panics, delegating everything
+    //! else to the real store.
+
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::Duration;
+
+    use service::outbox::{Claimed, EventId, EventStatus, OutboxEvent, OutboxStore};
+    use service::users::StoreError;
+
+    pub struct PanicOnFirstClaim<S> {
+        inner: S,
+        panicked: AtomicBool,
+    }
+
+    impl<S> PanicOnFirstClaim<S> {
+        pub const fn new(inner: S) -> Self {
+            Self {
+                inner,
+                panicked: AtomicBool::new(false),
+            }
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl<S: OutboxStore> OutboxStore for PanicOnFirstClaim<S> {
+        async fn claim(&self, limit: u32, lease: Duration) -> Result<Vec<Claimed>, StoreError> {
+            assert!(
+                self.panicked.swap(true, Ordering::SeqCst),
+                "injected failure of the worker loop"
+            );
+            self.inner.claim(limit, lease).await
+        }
+        async fn mark_delivered(&self, c: &Claimed) -> Result<bool, StoreError> {
+            self.inner.mark_delivered(c).await
+        }
+        async fn mark_retry(&self, c: &Claimed, e: &str, d: Duration) -> Result<bool, StoreError> {
+            self.inner.mark_retry(c, e, d).await
+        }
+        async fn mark_dead(&self, c: &Claimed, e: &str) -> Result<bool, StoreError> {
+            self.inner.mark_dead(c, e).await
+        }
+        async fn mark_skipped(&self, c: &Claimed, r: &str) -> Result<bool, StoreError> {
+            self.inner.mark_skipped(c, r).await
+        }
+        async fn release(&self, c: &Claimed, d: Duration) -> Result<bool, StoreError> {
+            self.inner.release(c, d).await
+        }
+        async fn list(
+            &self,
+            s: Option<EventStatus>,
+            l: u32,
+        ) -> Result<Vec<OutboxEvent>, StoreError> {
+            self.inner.list(s, l).await
+        }
+        async fn redrive(&self, id: EventId) -> Result<bool, StoreError> {
+            self.inner.redrive(id).await
+        }
+        async fn counts(&self) -> Result<Vec<(EventStatus, i64)>, StoreError> {
+            self.inner.counts().await
+        }
+    }
+}

@@ -108,6 +108,18 @@ impl DeliveryWorker {
         }
     }
 
+    /// The same worker over another outbox store (a decorated one, say).
+    #[must_use]
+    pub fn with_outbox(&self, outbox: Arc<dyn OutboxStore>) -> Self {
+        Self {
+            outbox,
+            users: Arc::clone(&self.users),
+            sender: Arc::clone(&self.sender),
+            breaker: Arc::clone(&self.breaker),
+            settings: self.settings,
+        }
+    }
+
     /// Claims and delivers until `cancel` fires. On cancellation it stops
     /// claiming, finishes the event in hand, and gives the rest of the
     /// batch back, due at once.
