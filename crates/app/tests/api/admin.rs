@@ -5,17 +5,6 @@ use serde_json::Value;
 
 use crate::helpers::{TestApp, assert_problem};
 
-async fn metrics(app: &TestApp) -> String {
-    let response = app
-        .client
-        .get(app.admin_url("/metrics"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    response.text().await.unwrap()
-}
-
 #[tokio::test]
 async fn metrics_use_route_templates_and_one_series_for_unmatched_paths() {
     let app = TestApp::spawn().await;
@@ -31,7 +20,7 @@ async fn metrics_use_route_templates_and_one_series_for_unmatched_paths() {
             StatusCode::NOT_FOUND
         );
     }
-    let text = metrics(&app).await;
+    let text = app.metrics().await;
     assert!(
         text.contains(
             r#"http_requests_total{method="GET",route="/api/v1/users/{id}",status="200"} 1"#
@@ -73,7 +62,7 @@ async fn metrics_pass_promtool() {
     app.create_user("p@example.com", "P").await;
     app.get("/api/v1/users").await;
     app.get("/nope").await;
-    let text = metrics(&app).await;
+    let text = app.metrics().await;
     let promtool = std::env::var("PROMTOOL").expect(
         "PROMTOOL must name a promtool binary; `make test` installs one (make tool-promtool)",
     );

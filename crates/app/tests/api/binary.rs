@@ -11,7 +11,7 @@ use serde_json::Value;
 use tokio::io::{AsyncBufReadExt as _, BufReader};
 use tokio::process::{Child, Command};
 
-use crate::helpers::TestDb;
+use crate::helpers::{TestDb, metric_value, scrape};
 
 /// A local address that was free a moment ago.
 pub async fn free_addr() -> SocketAddr {
@@ -427,21 +427,8 @@ async fn a_stalled_stdout_drops_log_lines_instead_of_slowing_requests() {
         slowest < Duration::from_millis(500),
         "slowest request took {slowest:?}"
     );
-    let metrics = binary
-        .client
-        .get(binary.admin_url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let dropped: u64 = metrics
-        .lines()
-        .find_map(|l| l.strip_prefix("log_lines_dropped_total "))
-        .unwrap_or_else(|| panic!("no log_lines_dropped_total in\n{metrics}"))
-        .trim()
-        .parse()
-        .unwrap();
-    assert!(dropped > 0, "nothing was dropped: was stdout really full?");
+    let metrics = scrape(&binary.client, &binary.admin_url("")).await;
+    let dropped = metric_value(&metrics, "log_lines_dropped_total")
+        .unwrap_or_else(|| panic!("no log_lines_dropped_total in\n{metrics}"));
+    assert!(dropped > 0.0, "nothing was dropped: was stdout really full?");
 }

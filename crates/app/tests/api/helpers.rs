@@ -236,6 +236,10 @@ impl TestApp {
         format!("http://{}{path}", self.admin_addr)
     }
 
+    pub async fn metrics(&self) -> String {
+        scrape(&self.client, &self.admin_url("")).await
+    }
+
     pub async fn get(&self, path: &str) -> Response {
         self.client.get(self.url(path)).send().await.unwrap()
     }
@@ -332,6 +336,24 @@ pub async fn assert_problem(response: Response, status: StatusCode) -> Value {
         assert!(body[member].is_string(), "`{member}` missing in {body}");
     }
     body
+}
+
+/// The text of an admin listener's `/metrics`.
+pub async fn scrape(client: &reqwest::Client, admin_url: &str) -> String {
+    let response = client
+        .get(format!("{admin_url}/metrics"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    response.text().await.unwrap()
+}
+
+/// The value of one series (`name{labels}` exactly as rendered), if any.
+pub fn metric_value(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+        .and_then(|v| v.trim().parse().ok())
 }
 
 /// The `field` names of a problem's `errors` list.

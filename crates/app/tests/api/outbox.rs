@@ -233,7 +233,7 @@ async fn the_breaker_opens_stops_calls_half_opens_and_closes() {
     }
     receiver.until_received(2).await;
     // Open: no calls for the cool-down, and no attempts spent.
-    let metrics = metrics_text(&app).await;
+    let metrics = app.metrics().await;
     assert!(
         metrics.contains(r#"circuit_breaker_state{breaker="webhook"} 2"#),
         "{metrics}"
@@ -256,7 +256,7 @@ async fn the_breaker_opens_stops_calls_half_opens_and_closes() {
     // closes, so everything is delivered.
     receiver.answer(Reply::status(204));
     until_events(&app, "delivered", 3).await;
-    let metrics = metrics_text(&app).await;
+    let metrics = app.metrics().await;
     assert!(
         metrics.contains(r#"circuit_breaker_state{breaker="webhook"} 0"#),
         "{metrics}"
@@ -269,17 +269,6 @@ async fn the_breaker_opens_stops_calls_half_opens_and_closes() {
             "no transition to {to}:\n{metrics}"
         );
     }
-}
-
-async fn metrics_text(app: &TestApp) -> String {
-    app.client
-        .get(app.admin_url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
 }
 
 async fn total_attempts(app: &TestApp) -> u64 {
@@ -609,7 +598,7 @@ async fn a_worker_loop_that_dies_is_restarted_and_counted() {
     until_events(&app, "delivered", 1).await;
     cancel.cancel();
     task.await.unwrap();
-    let metrics = metrics_text(&app).await;
+    let metrics = app.metrics().await;
     assert!(metrics.contains("worker_restarts_total 1"), "{metrics}");
 }
 

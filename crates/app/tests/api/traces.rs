@@ -17,7 +17,7 @@ use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
 use reqwest::StatusCode;
 
 use crate::binary::{Binary, Stdout};
-use crate::helpers::BlackHole;
+use crate::helpers::{BlackHole, metric_value, scrape};
 
 #[derive(Clone, Default)]
 struct Receiver {
@@ -165,21 +165,13 @@ async fn a_black_holed_collector_never_slows_requests() {
     // The failed exports are counted.
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
-        let metrics = binary
-            .client
-            .get(binary.admin_url("/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        let failed = metrics
-            .lines()
-            .find_map(|l| l.strip_prefix(r#"otel_spans_dropped_total{reason="export_failed"} "#))
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .unwrap_or(0);
-        if failed > 0 {
+        let metrics = scrape(&binary.client, &binary.admin_url("")).await;
+        let failed = metric_value(
+            &metrics,
+            r#"otel_spans_dropped_total{reason="export_failed"}"#,
+        )
+        .unwrap_or(0.0);
+        if failed > 0.0 {
             break;
         }
         assert!(
