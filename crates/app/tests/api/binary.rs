@@ -430,5 +430,8 @@ async fn a_stalled_stdout_drops_log_lines_instead_of_slowing_requests() {
     let metrics = scrape(&binary.client, &binary.admin_url("")).await;
     let dropped = metric_value(&metrics, "log_lines_dropped_total")
         .unwrap_or_else(|| panic!("no log_lines_dropped_total in\n{metrics}"));
-    assert!(dropped > 0.0, "nothing was dropped: was stdout really full?");
+    assert!(
+        dropped > 0.0,
+        "nothing was dropped: was stdout really full?"
+    );
 }
