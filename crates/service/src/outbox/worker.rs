@@ -246,7 +246,10 @@ impl DeliveryWorker {
             {
                 Ok(outcome) => outcome,
                 Err(_) => SendOutcome::Retryable {
-                    error: format!("no answer within {:?}", self.settings.attempt_timeout),
+                    error: format!(
+                        "timed out: no answer within {:?}",
+                        self.settings.attempt_timeout
+                    ),
                     retry_after: None,
                     timed_out: true,
                 },
