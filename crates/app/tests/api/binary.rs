@@ -307,7 +307,7 @@ async fn a_request_outliving_the_shutdown_deadline_is_cut_off_and_exit_is_1() {
     let took = signalled.elapsed();
     assert_eq!(status.code(), Some(1));
     // The deadline (1 s) plus a small margin.
-    assert!(took < Duration::from_millis(2500), "exit took {took:?}");
+    assert!(took < Duration::from_secs(3), "exit took {took:?}");
     assert!(
         patch.await.unwrap().is_err(),
         "the cut-off request got no response"
@@ -424,7 +424,7 @@ async fn a_stalled_stdout_drops_log_lines_instead_of_slowing_requests() {
         slowest = slowest.max(started.elapsed());
     }
     assert!(
-        slowest < Duration::from_millis(500),
+        slowest < Duration::from_secs(2),
         "slowest request took {slowest:?}"
     );
     let metrics = scrape(&binary.client, &binary.admin_url("")).await;

@@ -162,7 +162,7 @@ async fn redis_on_a_closed_port_costs_nothing_but_a_miss() {
     let port = closed_port().await;
     api_works_without_redis(
         Cache::At(format!("redis://{port}")),
-        Duration::from_millis(1000),
+        Duration::from_millis(1500),
     )
     .await;
 }
@@ -174,7 +174,7 @@ async fn a_hung_redis_adds_at_most_the_cache_timeout() {
     let hole = BlackHole::start().await;
     api_works_without_redis(
         Cache::At(format!("redis://{}", hole.addr)),
-        Duration::from_millis(1000),
+        Duration::from_millis(1500),
     )
     .await;
 }

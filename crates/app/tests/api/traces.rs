@@ -158,7 +158,7 @@ async fn a_black_holed_collector_never_slows_requests() {
         slowest = slowest.max(started.elapsed());
     }
     assert!(
-        slowest < Duration::from_millis(500),
+        slowest < Duration::from_secs(2),
         "slowest request took {slowest:?}"
     );
 
