@@ -186,3 +186,32 @@ docker: ## Build the container image (IMAGE, default bulkhead:dev)
 
 .PHONY: delivery-lint
 delivery-lint: docker-lint deploy-check actionlint deny ## Every offline check of the delivery files
+
+# Coverage: cargo-llvm-cov with Debian's LLVM tools (rustup's llvm-tools
+# component cannot be downloaded everywhere; Debian's llvm-19 reads the
+# toolchain's profiles).
+CARGO_LLVM_COV_VERSION := 0.9.1
+LLVM_TOOLS := /usr/lib/llvm-19/bin
+
+.PHONY: tool-llvm-cov
+tool-llvm-cov: ## Install the pinned cargo-llvm-cov into .tools/cargo and Debian's llvm-19
+	@if [[ "$$("$(TOOLS_DIR)/cargo/bin/cargo-llvm-cov" llvm-cov --version 2>/dev/null)" != *" $(CARGO_LLVM_COV_VERSION)" ]]; then \
+		echo "installing cargo-llvm-cov $(CARGO_LLVM_COV_VERSION)"; \
+		tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+		$(CARGO) install cargo-llvm-cov@$(CARGO_LLVM_COV_VERSION) --locked \
+			--root "$(TOOLS_DIR)/cargo" --target-dir "$$tmp"; \
+	fi
+	@if [[ ! -x "$(LLVM_TOOLS)/llvm-cov" ]]; then \
+		if [[ "$$(id -u)" = 0 ]]; then sudo=; else sudo=sudo; fi; \
+		$$sudo apt-get install -y --no-install-recommends llvm-19 >/dev/null 2>&1 || \
+			{ $$sudo apt-get update -qq && $$sudo apt-get install -y --no-install-recommends llvm-19 >/dev/null; }; \
+	fi
+
+.PHONY: coverage
+coverage: tool-llvm-cov tool-nextest tool-promtool ## Line coverage of the whole test suite; report in target/llvm-cov/html
+	PATH="$(TOOLS_DIR)/cargo/bin:$$PATH" \
+	LLVM_COV="$(LLVM_TOOLS)/llvm-cov" LLVM_PROFDATA="$(LLVM_TOOLS)/llvm-profdata" \
+		$(CARGO) llvm-cov nextest --workspace --all-targets --html
+	PATH="$(TOOLS_DIR)/cargo/bin:$$PATH" \
+	LLVM_COV="$(LLVM_TOOLS)/llvm-cov" LLVM_PROFDATA="$(LLVM_TOOLS)/llvm-profdata" \
+		$(CARGO) llvm-cov report --summary-only

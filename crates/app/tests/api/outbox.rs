@@ -232,12 +232,17 @@ async fn the_breaker_opens_stops_calls_half_opens_and_closes() {
         app.create_user(&format!("b{i}@example.com"), "B").await;
     }
     receiver.until_received(2).await;
-    // Open: no calls for the cool-down, and no attempts spent.
-    let metrics = app.metrics().await;
-    assert!(
-        metrics.contains(r#"circuit_breaker_state{breaker="webhook"} 2"#),
-        "{metrics}"
-    );
+    // Open (as soon as the worker has recorded the second failure): no
+    // calls for the cool-down, and no attempts spent.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !app
+        .metrics()
+        .await
+        .contains(r#"circuit_breaker_state{breaker="webhook"} 2"#)
+    {
+        assert!(Instant::now() < deadline, "the breaker never opened");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     let calls_when_opened = receiver.received().len();
     let attempts_when_opened = total_attempts(&app).await;
     tokio::time::sleep(Duration::from_millis(600)).await;
