@@ -17,6 +17,13 @@ use tracing_subscriber::Layer as _;
 use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::util::SubscriberInitExt as _;
 
+/// OpenTelemetry's own crates: their errors flood stdout while a collector
+/// is down, and their spans must never be exported.
+const OTEL_CRATES: &[&str] = &["opentelemetry", "opentelemetry_sdk", "opentelemetry_otlp"];
+/// The transport stack under the OTLP exporter: a log line per frame at
+/// debug, and a feedback loop if its spans were exported.
+const TRANSPORT_CRATES: &[&str] = &["tonic", "h2", "hyper", "hyper_util", "tower"];
+
 /// The version this binary reports.
 pub const VERSION: &str = env!("APP_VERSION");
 /// The git commit it was built from.

@@ -53,16 +53,13 @@ impl DroppedLines {
 /// exporter's own errors would otherwise flood stdout while a collector is
 /// down, and the HTTP/2 stack under it logs every frame at debug.
 fn noisy_targets() -> Targets {
+    let otel = super::OTEL_CRATES.iter().map(|c| (*c, LevelFilter::WARN));
+    let transport = super::TRANSPORT_CRATES
+        .iter()
+        .map(|c| (*c, LevelFilter::INFO));
     Targets::new()
         .with_default(LevelFilter::TRACE)
-        .with_target("opentelemetry", LevelFilter::WARN)
-        .with_target("opentelemetry_sdk", LevelFilter::WARN)
-        .with_target("opentelemetry_otlp", LevelFilter::WARN)
-        .with_target("tonic", LevelFilter::INFO)
-        .with_target("h2", LevelFilter::INFO)
-        .with_target("hyper", LevelFilter::INFO)
-        .with_target("hyper_util", LevelFilter::INFO)
-        .with_target("tower", LevelFilter::INFO)
+        .with_targets(otel.chain(transport))
 }
 
 /// Builds the log layer over a non-blocking stdout writer.

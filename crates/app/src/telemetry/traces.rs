@@ -33,16 +33,10 @@ const MAX_QUEUED_SPANS: usize = 4096;
 /// above. The exporter's own stack (tonic, h2, hyper) is excluded, or its
 /// spans would be exported in a loop.
 pub fn span_filter() -> Targets {
+    let excluded = super::OTEL_CRATES.iter().chain(super::TRANSPORT_CRATES);
     Targets::new()
         .with_default(LevelFilter::INFO)
-        .with_target("opentelemetry", LevelFilter::OFF)
-        .with_target("opentelemetry_sdk", LevelFilter::OFF)
-        .with_target("opentelemetry_otlp", LevelFilter::OFF)
-        .with_target("tonic", LevelFilter::OFF)
-        .with_target("h2", LevelFilter::OFF)
-        .with_target("hyper", LevelFilter::OFF)
-        .with_target("hyper_util", LevelFilter::OFF)
-        .with_target("tower", LevelFilter::OFF)
+        .with_targets(excluded.map(|c| (*c, LevelFilter::OFF)))
 }
 
 /// Counts of spans that were not exported.

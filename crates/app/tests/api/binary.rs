@@ -11,7 +11,7 @@ use serde_json::Value;
 use tokio::io::{AsyncBufReadExt as _, BufReader};
 use tokio::process::{Child, Command};
 
-use crate::helpers::{TestDb, metric_value, scrape};
+use crate::helpers::{TestDb, http_client, lock_user_row, metric_value, scrape, slowest_get};
 
 /// A local address that was free a moment ago.
 pub async fn free_addr() -> SocketAddr {
@@ -83,11 +83,7 @@ impl Binary {
             reader,
             addr,
             admin_addr,
-            client: reqwest::Client::builder()
-                .no_proxy()
-                .timeout(Duration::from_secs(30))
-                .build()
-                .unwrap(),
+            client: http_client(),
             lines,
             db,
         };
@@ -178,17 +174,9 @@ impl Binary {
         }
     }
 
-    /// Locks a user's row in a transaction of the test's own, so that a
-    /// request touching it waits: a slow request on demand.
+    /// Locks a user's row (see [`lock_user_row`]).
     pub async fn lock_user(&self, id: &str) -> sqlx::Transaction<'static, sqlx::Postgres> {
-        let pool = self.db.pool().await;
-        let mut tx = pool.begin().await.unwrap();
-        sqlx::query("SELECT 1 FROM users WHERE id = $1::uuid FOR UPDATE")
-            .bind(id)
-            .execute(&mut *tx)
-            .await
-            .unwrap();
-        tx
+        lock_user_row(&self.db, id).await
     }
 
     /// Waits until some statement is blocked on a lock.
@@ -411,18 +399,7 @@ async fn a_stalled_stdout_drops_log_lines_instead_of_slowing_requests() {
         Stdout::Stalled,
     )
     .await;
-    let mut slowest = Duration::ZERO;
-    for _ in 0..1500 {
-        let started = Instant::now();
-        let response = binary
-            .client
-            .get(binary.url("/api/v1/users"))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), StatusCode::OK);
-        slowest = slowest.max(started.elapsed());
-    }
+    let slowest = slowest_get(&binary.client, &binary.url("/api/v1/users"), 1500).await;
     assert!(
         slowest < Duration::from_secs(2),
         "slowest request took {slowest:?}"

@@ -7,7 +7,7 @@ use reqwest::{StatusCode, header};
 use serde_json::Value;
 
 use crate::helpers::{
-    Proxy, TestApp, admin_database_url, assert_problem, closed_port, server_addr,
+    Proxy, TestApp, admin_database_url, assert_problem, closed_port, lock_user_row, server_addr,
 };
 
 #[tokio::test]
@@ -83,13 +83,7 @@ async fn a_row_locked_elsewhere_is_503_within_the_statement_timeout() {
         .await;
     let user = app.create_user("locked@example.com", "Locked").await;
     let id = user["id"].as_str().unwrap();
-    let pool = app.db.pool().await;
-    let mut tx = pool.begin().await.unwrap();
-    sqlx::query("SELECT 1 FROM users WHERE id = $1::uuid FOR UPDATE")
-        .bind(id)
-        .execute(&mut *tx)
-        .await
-        .unwrap();
+    let tx = lock_user_row(&app.db, id).await;
 
     let started = Instant::now();
     let response = app

@@ -190,11 +190,7 @@ impl TestAppBuilder {
         TestApp {
             addr,
             admin_addr,
-            client: reqwest::Client::builder()
-                .no_proxy()
-                .timeout(Duration::from_secs(30))
-                .build()
-                .unwrap(),
+            client: http_client(),
             cache_prefix: prefix,
             db,
             stop: std::sync::Mutex::new(Some(stop)),
@@ -336,6 +332,41 @@ pub async fn assert_problem(response: Response, status: StatusCode) -> Value {
         assert!(body[member].is_string(), "`{member}` missing in {body}");
     }
     body
+}
+
+/// The HTTP client every test uses.
+pub fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
+}
+
+/// Locks a user's row in a transaction of the test's own, so that a
+/// request touching it waits: a slow request on demand.
+pub async fn lock_user_row(db: &TestDb, id: &str) -> sqlx::Transaction<'static, sqlx::Postgres> {
+    let pool = db.pool().await;
+    let mut tx = pool.begin().await.unwrap();
+    sqlx::query("SELECT 1 FROM users WHERE id = $1::uuid FOR UPDATE")
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    tx
+}
+
+/// Sends `n` GETs to `url` one after another, each expected to be `200`,
+/// and returns the slowest one's time.
+pub async fn slowest_get(client: &reqwest::Client, url: &str, n: usize) -> Duration {
+    let mut slowest = Duration::ZERO;
+    for _ in 0..n {
+        let started = std::time::Instant::now();
+        let response = client.get(url).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        slowest = slowest.max(started.elapsed());
+    }
+    slowest
 }
 
 /// The text of an admin listener's `/metrics`.

@@ -17,7 +17,7 @@ use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
 use reqwest::StatusCode;
 
 use crate::binary::{Binary, Stdout};
-use crate::helpers::{BlackHole, metric_value, scrape};
+use crate::helpers::{BlackHole, metric_value, scrape, slowest_get};
 
 #[derive(Clone, Default)]
 struct Receiver {
@@ -145,18 +145,7 @@ async fn a_black_holed_collector_never_slows_requests() {
         Stdout::Collect,
     )
     .await;
-    let mut slowest = Duration::ZERO;
-    for _ in 0..200 {
-        let started = Instant::now();
-        let response = binary
-            .client
-            .get(binary.url("/api/v1/users"))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), StatusCode::OK);
-        slowest = slowest.max(started.elapsed());
-    }
+    let slowest = slowest_get(&binary.client, &binary.url("/api/v1/users"), 200).await;
     assert!(
         slowest < Duration::from_secs(2),
         "slowest request took {slowest:?}"
