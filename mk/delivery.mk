@@ -76,6 +76,7 @@ $(PROMTOOL):
 		apt-get download prometheus; \
 	fi; \
 	rm -rf "$(TOOLS_DIR)/prometheus"; \
+	mkdir -p "$(TOOLS_DIR)"; \
 	dpkg -x prometheus_*.deb "$(TOOLS_DIR)/prometheus"
 	"$@" --version | head -n1
 

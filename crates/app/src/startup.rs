@@ -227,14 +227,13 @@ impl Application {
             settings.clone(),
             pool.clone(),
             Arc::clone(&health),
-            cancel.clone(),
+            BackgroundWork {
+                worker,
+                tasks: tasks.clone(),
+                cancel: cancel.clone(),
+            },
         ));
         tasks.spawn(upkeep(metrics, cancel.clone()));
-        if let Some(worker) = worker {
-            tasks.spawn(outbox::supervise(worker, cancel.clone()));
-        } else {
-            tracing::info!("the outbox worker is off here (OUTBOX_WORKER_ENABLED=false)");
-        }
 
         let stop_admin = CancellationToken::new();
         let admin =
@@ -306,16 +305,42 @@ impl Application {
     }
 }
 
+/// The background work that needs a started service: it is spawned by
+/// [`start_up`] once the database is reached and migrated, never before, so
+/// a first run on a database that does not exist yet logs no errors.
+struct BackgroundWork {
+    worker: Option<Arc<DeliveryWorker>>,
+    tasks: TaskTracker,
+    cancel: CancellationToken,
+}
+
+impl BackgroundWork {
+    fn spawn(self) {
+        match self.worker {
+            Some(worker) => {
+                self.tasks
+                    .spawn(outbox::supervise(worker, self.cancel.clone()));
+                tracing::info!("the outbox worker started");
+            }
+            None => {
+                tracing::info!("the outbox worker is off here (OUTBOX_WORKER_ENABLED=false)");
+            }
+        }
+    }
+}
+
 /// Start-up in the background: wait for the database (creating and
 /// migrating it when `DATABASE_MIGRATE_ON_START`, otherwise checking that
 /// every migration is applied), check the dependencies once, mark the
-/// service started, then keep checking on an interval.
+/// service started, start the background workers, then keep checking the
+/// dependencies on an interval.
 async fn start_up(
     settings: Settings,
     pool: database::Pool,
     health: Arc<Health>,
-    cancel: CancellationToken,
+    background: BackgroundWork,
 ) {
+    let cancel = background.cancel.clone();
     let attempt = || prepare_database(settings.database.clone(), pool.clone());
     let retries = attempt
         .retry(
@@ -326,13 +351,13 @@ async fn start_up(
                 .without_max_times(),
         )
         .notify(|err: &anyhow::Error, wait: Duration| {
-            tracing::warn!(error = ?err, retry_in = ?wait, "start-up is waiting for the database");
+            tracing::warn!(error = %format_args!("{err:#}"), retry_in = ?wait, "start-up is waiting for the database");
         });
     tokio::select! {
         () = cancel.cancelled() => return,
         result = retries => if let Err(err) = result {
             // Unreachable with unlimited retries; logged should that change.
-            tracing::error!(error = ?err, "start-up gave up");
+            tracing::error!(error = %format_args!("{err:#}"), "start-up gave up");
             return;
         },
     }
@@ -340,6 +365,7 @@ async fn start_up(
     health.check_all(timeout).await;
     health.mark_started();
     tracing::info!("start-up complete: database reached, migrations verified, listeners bound");
+    background.spawn();
     health.run(interval, timeout, cancel).await;
 }
 

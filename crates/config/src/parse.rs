@@ -371,6 +371,20 @@ where
         );
     }
 
+    if let Some(admin) = admin_addr {
+        // Anyone who reaches an open admin listener can change the log
+        // level and re-drive events: off loopback it needs a token.
+        p.check(
+            admin.ip().is_loopback() || admin_token.is_some(),
+            "ADMIN_ADDR",
+            || {
+                format!(
+                    "{admin} is not a loopback address: set ADMIN_TOKEN to protect the admin routes, or bind 127.0.0.1"
+                )
+            },
+        );
+    }
+
     if !p.problems.is_empty() {
         return Err(ConfigError {
             problems: p.problems,

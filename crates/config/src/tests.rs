@@ -246,7 +246,7 @@ fn otel_variables_follow_the_specification() {
 fn operability_defaults_and_relations() {
     let s = Settings::from_vars([DB]).unwrap();
     assert_eq!(s.log_format, LogFormat::Json);
-    assert_eq!(s.admin.addr.port(), 9090);
+    assert_eq!(s.admin.addr, "127.0.0.1:9090".parse().unwrap());
     assert!(s.admin.token.is_none());
     assert_eq!(s.http.shutdown_delay, Duration::from_secs(5));
     assert_eq!(s.http.shutdown_timeout, Duration::from_secs(20));
@@ -297,4 +297,33 @@ fn webhook_and_outbox_settings() {
     .unwrap();
     assert_eq!(s.webhook.url.unwrap().host_str(), Some("hooks.example.com"));
     assert!(!format!("{:?}", s.webhook.secret).contains("c2VjcmV0"));
+}
+
+#[test]
+fn the_admin_listener_is_loopback_unless_a_token_protects_it() {
+    // Loopback, IPv4 or IPv6, needs no token.
+    for addr in ["127.0.0.1:9090", "[::1]:9090"] {
+        let s = Settings::from_vars([DB, ("ADMIN_ADDR", addr)]).unwrap();
+        assert!(s.admin.token.is_none(), "{addr}");
+    }
+    // Any other address without a token is refused, with a clear message.
+    for addr in ["0.0.0.0:9090", "[::]:9090", "10.0.0.7:9090"] {
+        let err = Settings::from_vars([DB, ("ADMIN_ADDR", addr)]).unwrap_err();
+        assert_eq!(err.problems.len(), 1, "{addr}: {err}");
+        assert_eq!(err.problems[0].variable, "ADMIN_ADDR");
+        assert!(
+            err.problems[0].message.contains("set ADMIN_TOKEN"),
+            "{}",
+            err.problems[0].message
+        );
+    }
+    // With a token it may listen anywhere.
+    let s = Settings::from_vars([DB, ("ADMIN_ADDR", "0.0.0.0:9090"), ("ADMIN_TOKEN", "t0ken")])
+        .unwrap();
+    assert_eq!(s.admin.addr.port(), 9090);
+    // A blank token is no token (blank values count as unset).
+    let err = Settings::from_vars([DB, ("ADMIN_ADDR", "0.0.0.0:9090"), ("ADMIN_TOKEN", "  ")])
+        .unwrap_err();
+    let names: Vec<_> = err.problems.iter().map(|p| p.variable).collect();
+    assert_eq!(names, ["ADMIN_ADDR"]);
 }

@@ -52,15 +52,15 @@ pub const VARIABLES: &[Variable] = &[
     ),
     var(
         "ADMIN_ADDR",
-        "0.0.0.0:9090",
-        "Address of the admin listener (`/metrics`, `/debug/log-level`); never expose it publicly.",
+        "127.0.0.1:9090",
+        "Address of the admin listener (`/metrics`, `/debug/log-level`, `/admin/outbox`); loopback unless ADMIN_TOKEN is set, never exposed publicly.",
     ),
     Variable {
         name: "ADMIN_TOKEN",
         default: None,
         required: false,
         secret: true,
-        help: "When set, admin routes other than `/metrics` require `Authorization: Bearer <token>`.",
+        help: "Admin routes other than `/metrics` then require `Authorization: Bearer <token>`; required when ADMIN_ADDR is not a loopback address.",
     },
     var(
         "REQUEST_TIMEOUT",

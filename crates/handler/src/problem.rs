@@ -118,9 +118,9 @@ pub async fn render(request: Request, next: Next) -> Response {
     if let Some(Cause(cause)) = response.extensions_mut().remove::<Cause>() {
         // The one place a server error is logged, with its cause chain.
         if status.is_server_error() && status != StatusCode::SERVICE_UNAVAILABLE {
-            tracing::error!(status = status.as_u16(), error = ?cause, "request failed");
+            tracing::error!(status = status.as_u16(), error = %format_args!("{cause:#}"), "request failed");
         } else {
-            tracing::warn!(status = status.as_u16(), error = ?cause, "request failed");
+            tracing::warn!(status = status.as_u16(), error = %format_args!("{cause:#}"), "request failed");
         }
     }
 

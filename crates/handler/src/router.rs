@@ -6,7 +6,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::error_handling::HandleErrorLayer;
 use axum::extract::{DefaultBodyLimit, FromRef};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware;
 use service::health::Health;
 use service::users::UserService;
@@ -17,6 +17,7 @@ use tower::load_shed::error::Overloaded;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
+use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 use utoipa_axum::router::OpenApiRouter;
 
@@ -61,6 +62,11 @@ pub fn router(state: AppState, limits: HttpLimits) -> Router {
     let (api, spec) = OpenApiRouter::with_openapi(openapi::base())
         .merge(users::router())
         .split_for_parts();
+    // The resources' answers carry personal data: no cache may keep them.
+    let api = api.layer(SetResponseHeaderLayer::overriding(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("no-store"),
+    ));
     let api = limited(api.merge(openapi::router(spec)), limits);
     let routes = api
         .merge(probes::router())
@@ -99,9 +105,16 @@ pub fn admin_router(state: AdminState) -> Router {
 /// 3. the request span, access log line and HTTP metrics ([`observe`]);
 /// 4. every error response is rendered as problem+json, and logged once;
 /// 5. a panic in a handler becomes a counted `500`.
+///
+/// Every response says `X-Content-Type-Options: nosniff`, so no browser
+/// reads a JSON body as something else.
 fn shared(routes: Router) -> Router {
     routes.layer(
         ServiceBuilder::new()
+            .layer(SetResponseHeaderLayer::overriding(
+                header::X_CONTENT_TYPE_OPTIONS,
+                HeaderValue::from_static("nosniff"),
+            ))
             .layer(SetSensitiveRequestHeadersLayer::new([
                 header::AUTHORIZATION,
                 header::COOKIE,

@@ -91,7 +91,7 @@ impl Server {
                     // Per-connection failures (reset before accept) and
                     // resource exhaustion (EMFILE) are transient: back off
                     // briefly instead of spinning or exiting.
-                    tracing::warn!(error = %err, "accepting a connection failed");
+                    tracing::warn!(error = %format_args!("{:#}", anyhow::Error::from(err)), "accepting a connection failed");
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 }
@@ -105,7 +105,7 @@ impl Server {
             connections.spawn(async move {
                 if let Err(err) = connection.await {
                     // Timeouts and resets by clients are routine.
-                    tracing::debug!(error = %err, "connection ended with an error");
+                    tracing::debug!(error = %format_args!("{:#}", anyhow::Error::from(err)), "connection ended with an error");
                 }
             });
         }

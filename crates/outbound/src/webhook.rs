@@ -199,7 +199,9 @@ pub fn retry_after(value: Option<&HeaderValue>) -> Option<Duration> {
 }
 
 /// Without `WEBHOOK_URL`, events are "delivered" to the log, so a plain
-/// local run still drains the outbox.
+/// local run still drains the outbox. Only the event's id and type are
+/// logged: its data may hold personal data (an e-mail address, a name),
+/// which never reaches a log line or an exported span.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct LogWebhookSender;
 
@@ -209,7 +211,6 @@ impl WebhookSender for LogWebhookSender {
         tracing::info!(
             webhook_id = %message.id,
             event_type = message.event_type.as_str(),
-            data = %message.data,
             "event delivered to the log (WEBHOOK_URL is unset)"
         );
         SendOutcome::Delivered

@@ -214,10 +214,10 @@ impl Health {
                 (DependencyState::Up, Ok(())) | (DependencyState::Down, Err(_)) => {}
                 (_, Ok(())) => tracing::info!(dependency = name, "dependency is up"),
                 (_, Err(err)) if d.check.required() => {
-                    tracing::error!(dependency = name, error = ?err, "required dependency is down");
+                    tracing::error!(dependency = name, error = %format_args!("{err:#}"), "required dependency is down");
                 }
                 (_, Err(err)) => {
-                    tracing::warn!(dependency = name, error = ?err, "optional dependency is down");
+                    tracing::warn!(dependency = name, error = %format_args!("{err:#}"), "optional dependency is down");
                 }
             }
         });

@@ -6,13 +6,20 @@
 //! `log_lines_dropped_total`. The filter (`LOG_LEVEL`) can be replaced at
 //! runtime through `/debug/log-level`.
 
+mod span_fields;
+
 use std::sync::{Arc, Mutex};
 
 use config::LogFormat;
 use tracing::level_filters::LevelFilter;
 use tracing_appender::non_blocking::{ErrorCounter, NonBlockingBuilder, WorkerGuard};
+use tracing_subscriber::field::MakeExt as _;
 use tracing_subscriber::filter::{FilterExt as _, Targets};
+use tracing_subscriber::fmt::format::debug_fn;
+use tracing_subscriber::fmt::time::SystemTime;
 use tracing_subscriber::{EnvFilter, Layer, Registry, reload};
+
+use self::span_fields::SpanFieldsLayer;
 
 /// The log layer as installed on the registry.
 pub type BoxedLayer = Box<dyn Layer<Registry> + Send + Sync>;
@@ -81,18 +88,31 @@ pub fn layer(
     let dropped = DroppedLines(writer.error_counter());
     let filter = filter.and(noisy_targets());
     let layer: BoxedLayer = match format {
-        LogFormat::Json => json_subscriber::fmt::layer()
-            .with_writer(writer)
-            .with_target(true)
-            .with_level(true)
-            .flatten_event(true)
-            .with_current_span(false)
-            .with_span_list(false)
-            .flatten_span_list_on_top_level(true)
-            .with_filter(filter)
-            .boxed(),
+        LogFormat::Json => {
+            // The event's fields, then the loggable fields of its spans,
+            // each key once; span bookkeeping (`otel.*`) is left out.
+            let mut json = json_subscriber::JsonLayer::new(writer);
+            json.with_timer("timestamp", SystemTime)
+                .with_level("level")
+                .with_target("target")
+                .with_flattened_event();
+            json.add_multiple_dynamic_fields(span_fields::write_scope::<Registry>);
+            SpanFieldsLayer.and_then(json).with_filter(filter).boxed()
+        }
         LogFormat::Pretty => tracing_subscriber::fmt::layer()
             .with_writer(writer)
+            .fmt_fields(
+                debug_fn(|writer, field, value| {
+                    if field.name().starts_with("otel.") {
+                        Ok(())
+                    } else if field.name() == "message" {
+                        write!(writer, "{value:?}")
+                    } else {
+                        write!(writer, "{field}={value:?}")
+                    }
+                })
+                .delimited(" "),
+            )
             .with_filter(filter)
             .boxed(),
     };

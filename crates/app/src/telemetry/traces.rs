@@ -123,7 +123,7 @@ impl Traces {
         match self.provider.shutdown_with_timeout(timeout) {
             Ok(()) => true,
             Err(err) => {
-                tracing::warn!(error = %err, "span exporter did not shut down cleanly");
+                tracing::warn!(error = %format_args!("{:#}", anyhow::Error::from(err)), "span exporter did not shut down cleanly");
                 false
             }
         }

@@ -41,7 +41,11 @@ pub struct Binary {
 
 impl Binary {
     pub async fn start(vars: &[(&str, &str)], stdout: Stdout) -> Self {
-        let db = TestDb::create().await;
+        Self::start_on(TestDb::create().await, vars, stdout).await
+    }
+
+    /// Starts on `db`, which may not exist yet.
+    pub async fn start_on(db: TestDb, vars: &[(&str, &str)], stdout: Stdout) -> Self {
         let addr = free_addr().await;
         let admin_addr = free_addr().await;
         let dir = std::env::temp_dir();
@@ -356,10 +360,37 @@ async fn access_logs_are_json_with_request_fields_and_never_show_credentials() {
         .until_event("request finished", |e| e["request_id"] == "loud-1")
         .await;
     assert_eq!(line["level"], "INFO");
-    assert_eq!(line["method"], "GET");
-    assert_eq!(line["route"], "/api/v1/users");
-    assert_eq!(line["status"], 200);
+    assert_eq!(line["http.request.method"], "GET");
+    assert_eq!(line["http.route"], "/api/v1/users");
+    assert_eq!(line["url.path"], "/api/v1/users");
+    assert_eq!(line["http.response.status_code"], 200);
     assert!(line["latency_ms"].is_number(), "{line}");
+    // Each fact once, and no span bookkeeping.
+    let mut keys: Vec<&str> = line
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    keys.sort_unstable();
+    assert_eq!(
+        keys,
+        [
+            "http.request.method",
+            "http.response.status_code",
+            "http.route",
+            "latency_ms",
+            "level",
+            "message",
+            "request_id",
+            "span_id",
+            "target",
+            "timestamp",
+            "trace_id",
+            "url.path",
+        ],
+        "{line}"
+    );
     assert!(line["timestamp"].is_string(), "{line}");
     assert!(line["target"].is_string(), "{line}");
     assert_eq!(line["trace_id"].as_str().unwrap().len(), 32, "{line}");
@@ -377,7 +408,7 @@ async fn access_logs_are_json_with_request_fields_and_never_show_credentials() {
         binary
             .events("request finished")
             .iter()
-            .all(|e| e["route"] != "/healthz"),
+            .all(|e| e["http.route"] != "/healthz"),
         "probes are logged at debug"
     );
     assert!(

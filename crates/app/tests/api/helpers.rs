@@ -59,13 +59,20 @@ pub struct TestDb {
 
 impl TestDb {
     pub async fn create() -> Self {
-        let name = format!("bulkhead_test_{}", Uuid::new_v4().simple());
-        let mut url = Url::parse(&admin_database_url()).expect("TEST_DATABASE_URL is a URL");
-        url.set_path(&name);
-        let settings = Settings::from_vars([("DATABASE_URL", url.as_str())]).unwrap();
+        let db = Self::reserve();
+        let settings = Settings::from_vars([("DATABASE_URL", db.url.as_str())]).unwrap();
         repository::database::migrate(&settings.database)
             .await
             .expect("creating and migrating the test database");
+        db
+    }
+
+    /// A name for a database that does not exist yet (a first run creates
+    /// it); dropped, if it was created, when the test ends.
+    pub fn reserve() -> Self {
+        let name = format!("bulkhead_test_{}", Uuid::new_v4().simple());
+        let mut url = Url::parse(&admin_database_url()).expect("TEST_DATABASE_URL is a URL");
+        url.set_path(&name);
         Self { name, url }
     }
 

@@ -129,7 +129,7 @@ async fn a_traceparent_becomes_the_parent_and_spans_are_flushed_at_exit() {
     let line = binary
         .until_event("request finished", |e| e["trace_id"] == trace_id)
         .await;
-    assert_eq!(line["route"], "/api/v1/users/{id}");
+    assert_eq!(line["http.route"], "/api/v1/users/{id}");
 }
 
 #[tokio::test]

@@ -145,7 +145,7 @@ impl DeliveryWorker {
             {
                 Ok(claimed) => claimed,
                 Err(err) => {
-                    tracing::warn!(error = ?anyhow::Error::from(err), "claiming outbox events failed; retrying");
+                    tracing::warn!(error = %format_args!("{:#}", anyhow::Error::from(err)), "claiming outbox events failed; retrying");
                     Vec::new()
                 }
             };
@@ -189,7 +189,7 @@ impl DeliveryWorker {
                 // Recording the outcome failed (the database): the lease
                 // lapses and the event is tried again.
                 metrics::counter!("worker_task_errors_total").increment(1);
-                tracing::error!(error = ?err, "handling an outbox event failed; it will be retried when its lease lapses");
+                tracing::error!(error = %format_args!("{err:#}"), "handling an outbox event failed; it will be retried when its lease lapses");
             }
             Err(panic) => {
                 metrics::counter!("worker_task_panics_total").increment(1);
@@ -200,7 +200,9 @@ impl DeliveryWorker {
                     .await
                 {
                     Ok(handled) => record_metrics(handled),
-                    Err(err) => tracing::error!(error = ?err, "recording the panic failed"),
+                    Err(err) => {
+                        tracing::error!(error = %format_args!("{err:#}"), "recording the panic failed");
+                    }
                 }
             }
         }
@@ -313,7 +315,7 @@ impl DeliveryWorker {
         match self.outbox.release(claimed, delay).await {
             Ok(_) => Handled::Released,
             Err(err) => {
-                tracing::warn!(error = ?anyhow::Error::from(err), "releasing an outbox event failed; its lease will lapse");
+                tracing::warn!(error = %format_args!("{:#}", anyhow::Error::from(err)), "releasing an outbox event failed; its lease will lapse");
                 Handled::Released
             }
         }
@@ -332,7 +334,7 @@ impl DeliveryWorker {
                 }
             }
             Err(err) => {
-                tracing::debug!(error = ?anyhow::Error::from(err), "counting outbox events failed");
+                tracing::debug!(error = %format_args!("{:#}", anyhow::Error::from(err)), "counting outbox events failed");
             }
         }
     }
@@ -403,7 +405,7 @@ pub async fn supervise(worker: Arc<DeliveryWorker>, cancel: CancellationToken) {
                 let delay = Duration::from_millis(100)
                     .saturating_mul(1 << restarts.min(9))
                     .min(Duration::from_secs(30));
-                tracing::error!(error = %err, restarts, restart_in = ?delay, "the outbox worker died; restarting it");
+                tracing::error!(error = %format_args!("{err:#}"), restarts, restart_in = ?delay, "the outbox worker died; restarting it");
                 tokio::select! {
                     () = cancel.cancelled() => return,
                     () = tokio::time::sleep(delay) => {}

@@ -211,7 +211,7 @@ impl Cache {
         match tokio::time::timeout(self.policy.timeout, call).await {
             Ok(Ok(value)) => Some(value),
             Ok(Err(err)) => {
-                tracing::warn!(operation, error = ?anyhow::Error::from(err), "cache call failed; treated as a miss");
+                tracing::warn!(operation, error = %format_args!("{:#}", anyhow::Error::from(err)), "cache call failed; treated as a miss");
                 None
             }
             Err(_) => {

@@ -1,0 +1,140 @@
+//! The span fields a log line shows, without the span bookkeeping.
+//!
+//! Spans carry two kinds of fields: facts about the work (`request_id`,
+//! `http.route`, `http.response.status_code`, ...) that every log line of
+//! the work should show, and instructions to the OpenTelemetry layer
+//! (`otel.name`, `otel.kind`, `otel.status_code`) that mean nothing in a
+//! log. [`SpanFieldsLayer`] keeps the first kind, in the order they were
+//! declared, in each span's extensions; [`write_scope`] writes those of
+//! every span around an event onto the event's JSON line, each key once.
+
+use std::fmt;
+
+use json_subscriber::FieldWriter;
+use serde_json::Value;
+use tracing::field::{Field, Visit};
+use tracing::span::{Attributes, Id, Record};
+use tracing::{Event, Subscriber};
+use tracing_subscriber::layer::Context;
+use tracing_subscriber::registry::LookupSpan;
+
+/// Field-name prefix of the OpenTelemetry layer's instructions.
+const BOOKKEEPING_PREFIX: &str = "otel.";
+
+/// The loggable fields of one span, in declaration order.
+#[derive(Debug, Default)]
+struct SpanFields(Vec<(&'static str, Value)>);
+
+impl SpanFields {
+    fn set(&mut self, name: &'static str, value: Value) {
+        if name.starts_with(BOOKKEEPING_PREFIX) {
+            return;
+        }
+        match self.0.iter_mut().find(|(key, _)| *key == name) {
+            Some((_, old)) => *old = value,
+            None => self.0.push((name, value)),
+        }
+    }
+}
+
+impl Visit for SpanFields {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.set(field.name(), Value::from(value));
+    }
+
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.set(field.name(), Value::from(value));
+    }
+
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.set(field.name(), Value::from(value));
+    }
+
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        self.set(field.name(), Value::from(value));
+    }
+
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.set(field.name(), Value::from(value));
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        self.set(field.name(), Value::from(format!("{value:?}")));
+    }
+}
+
+/// Records each span's loggable fields as the span is created and as
+/// fields are recorded later.
+#[derive(Debug, Default, Clone, Copy)]
+pub(super) struct SpanFieldsLayer;
+
+impl<S> tracing_subscriber::Layer<S> for SpanFieldsLayer
+where
+    S: Subscriber + for<'lookup> LookupSpan<'lookup>,
+{
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(id) else { return };
+        let mut fields = SpanFields::default();
+        attrs.record(&mut fields);
+        span.extensions_mut().insert(fields);
+    }
+
+    fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(id) else { return };
+        let mut extensions = span.extensions_mut();
+        if let Some(fields) = extensions.get_mut::<SpanFields>() {
+            values.record(fields);
+        }
+    }
+}
+
+/// Writes the loggable fields of the spans around `event` (the event's
+/// explicit parent, or the current span, and their ancestors). A key is
+/// written once: the event's own field wins, then the innermost span's.
+pub(super) fn write_scope<S>(event: &Event<'_>, ctx: &Context<'_, S>, writer: &mut FieldWriter<'_>)
+where
+    S: Subscriber + for<'lookup> LookupSpan<'lookup>,
+{
+    let Some(scope) = ctx.event_scope(event) else {
+        return;
+    };
+    let event_fields = event.metadata().fields();
+    let mut written: Vec<&'static str> = Vec::new();
+    for span in scope {
+        let extensions = span.extensions();
+        let Some(fields) = extensions.get::<SpanFields>() else {
+            continue;
+        };
+        for (name, value) in &fields.0 {
+            if event_fields.field(name).is_some() || written.contains(name) {
+                continue;
+            }
+            written.push(name);
+            // A failed write leaves the line without this field; the
+            // writer rolls back what it started, so the line stays valid.
+            let _ = writer.write_field(name, value);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bookkeeping_fields_are_not_kept_and_later_values_replace() {
+        let mut fields = SpanFields::default();
+        fields.set("otel.name", Value::from("GET /x"));
+        fields.set("http.route", Value::from("/x"));
+        fields.set("otel.kind", Value::from("server"));
+        fields.set("http.response.status_code", Value::from(200));
+        fields.set("http.route", Value::from("/y"));
+        assert_eq!(
+            fields.0,
+            [
+                ("http.route", Value::from("/y")),
+                ("http.response.status_code", Value::from(200)),
+            ]
+        );
+    }
+}
