@@ -5,12 +5,21 @@
 //! each other, and an event held by a worker that died is claimed again
 //! once its lease lapses. Every update after a claim names the lease, so a
 //! worker whose lease was taken over cannot overwrite the new outcome.
+//!
+//! Rows are read as stored: a row's type is text and its data JSON, so a
+//! row this build could not send is still claimed, listed and marked dead
+//! on its own, never failing its batch. [`PgWakeUps`] wakes the worker on
+//! PostgreSQL's `NOTIFY` when events are written.
+
+mod wake_ups;
+
+pub use self::wake_ups::PgWakeUps;
 
 use std::time::Duration;
 
 use async_trait::async_trait;
 use service::outbox::{
-    Claimed, EventId, EventStatus, EventType, NewEvent, OutboxEvent, OutboxStore,
+    Claimed, EventId, EventStatus, NewEvent, OutboxEvent, OutboxStore, RedriveFilter,
 };
 use service::users::StoreError;
 use sqlx::{PgPool, Postgres, Transaction};
@@ -43,26 +52,20 @@ struct EventRow {
     created_at: OffsetDateTime,
 }
 
-impl TryFrom<EventRow> for OutboxEvent {
-    type Error = StoreError;
-
-    fn try_from(row: EventRow) -> Result<Self, StoreError> {
-        let invalid = |what: &str| {
-            StoreError::Other(anyhow::anyhow!(
-                "outbox event {} has an unknown {what}",
-                row.id
-            ))
-        };
-        Ok(Self {
+impl From<EventRow> for OutboxEvent {
+    fn from(row: EventRow) -> Self {
+        Self {
             id: EventId::from_uuid(row.id),
-            event_type: EventType::parse(&row.event_type).ok_or_else(|| invalid("type"))?,
+            event_type: row.event_type,
             aggregate_id: row.aggregate_id,
-            status: EventStatus::parse(&row.status).ok_or_else(|| invalid("status"))?,
+            // The table's CHECK constraint admits only the four statuses.
+            status: EventStatus::parse(&row.status).unwrap_or(EventStatus::Dead),
+            // And its attempts are never negative.
             attempts: u32::try_from(row.attempts).unwrap_or(0),
             last_error: row.last_error,
             next_attempt_at: row.next_attempt_at,
             created_at: row.created_at,
-        })
+        }
     }
 }
 
@@ -71,17 +74,20 @@ fn seconds(d: Duration) -> f64 {
     d.as_secs_f64()
 }
 
-/// Writes `event` inside an open transaction (used by the users store).
+/// Writes `event` inside an open transaction: every resource's
+/// transaction implements `OutboxWriter` with this. The insert trigger
+/// notifies the workers at commit.
 pub(crate) async fn insert(
     tx: &mut Transaction<'static, Postgres>,
     event: &NewEvent,
 ) -> Result<(), StoreError> {
     sqlx::query!(
-        "INSERT INTO outbox_events (id, event_type, aggregate_id, next_attempt_at, created_at)
-         VALUES ($1, $2, $3, $4, $4)",
+        "INSERT INTO outbox_events (id, event_type, aggregate_id, payload, next_attempt_at, created_at)
+         VALUES ($1, $2, $3, $4, $5, $5)",
         event.id.as_uuid(),
         event.event_type.as_str(),
         event.aggregate_id,
+        serde_json::Value::Object(event.payload.clone()),
         event.created_at
     )
     .execute(&mut **tx)
@@ -107,18 +113,19 @@ impl OutboxStore for PgOutboxStore {
                    LIMIT $1
                    FOR UPDATE SKIP LOCKED)
                RETURNING id, event_type, aggregate_id, status, attempts, last_error,
-                         next_attempt_at, created_at, locked_until AS "lease!""#,
+                         next_attempt_at, created_at, payload, locked_until AS "lease!""#,
             i64::from(limit),
             seconds(lease)
         )
         .fetch_all(&mut *conn)
         .await
         .map_err(|e| store_error(e, Some(&self.pool)))?;
-        let mut claimed = rows
+        let mut claimed: Vec<Claimed> = rows
             .into_iter()
-            .map(|r| {
-                let lease = r.lease;
-                OutboxEvent::try_from(EventRow {
+            .map(|r| Claimed {
+                lease: r.lease,
+                payload: r.payload,
+                event: OutboxEvent::from(EventRow {
                     id: r.id,
                     event_type: r.event_type,
                     aggregate_id: r.aggregate_id,
@@ -127,10 +134,9 @@ impl OutboxStore for PgOutboxStore {
                     last_error: r.last_error,
                     next_attempt_at: r.next_attempt_at,
                     created_at: r.created_at,
-                })
-                .map(|event| Claimed { event, lease })
+                }),
             })
-            .collect::<Result<Vec<_>, _>>()?;
+            .collect();
         claimed.sort_by_key(|c| c.event.next_attempt_at);
         Ok(claimed)
     }
@@ -188,21 +194,6 @@ impl OutboxStore for PgOutboxStore {
         Ok(result.rows_affected() == 1)
     }
 
-    async fn mark_skipped(&self, claimed: &Claimed, reason: &str) -> Result<bool, StoreError> {
-        let result = sqlx::query!(
-            "UPDATE outbox_events
-             SET status = 'skipped', last_error = $3, locked_until = NULL, finished_at = now()
-             WHERE id = $1 AND status = 'pending' AND locked_until = $2",
-            claimed.event.id.as_uuid(),
-            claimed.lease,
-            reason
-        )
-        .execute(&self.pool)
-        .await
-        .map_err(|e| store_error(e, Some(&self.pool)))?;
-        Ok(result.rows_affected() == 1)
-    }
-
     async fn release(&self, claimed: &Claimed, delay: Duration) -> Result<bool, StoreError> {
         let result = sqlx::query!(
             "UPDATE outbox_events
@@ -236,7 +227,7 @@ impl OutboxStore for PgOutboxStore {
         .fetch_all(&self.pool)
         .await
         .map_err(|e| store_error(e, Some(&self.pool)))?;
-        rows.into_iter().map(OutboxEvent::try_from).collect()
+        Ok(rows.into_iter().map(OutboxEvent::from).collect())
     }
 
     async fn redrive(&self, id: EventId) -> Result<bool, StoreError> {
@@ -251,6 +242,34 @@ impl OutboxStore for PgOutboxStore {
         .await
         .map_err(|e| store_error(e, Some(&self.pool)))?;
         Ok(result.rows_affected() == 1)
+    }
+
+    async fn redrive_matching(&self, filter: &RedriveFilter) -> Result<u64, StoreError> {
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(|e| store_error(e, Some(&self.pool)))?;
+        let result = sqlx::query!(
+            "UPDATE outbox_events
+             SET status = 'pending', attempts = 0, next_attempt_at = now(),
+                 locked_until = NULL, finished_at = NULL
+             WHERE status = 'dead'
+               AND ($1::text IS NULL OR event_type = $1)
+               AND ($2::timestamptz IS NULL OR created_at >= $2)
+               AND ($3::timestamptz IS NULL OR created_at < $3)",
+            filter.event_type.as_deref(),
+            filter.created_from,
+            filter.created_before
+        )
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| store_error(e, None))?;
+        if result.rows_affected() > 0 {
+            wake_ups::notify(&mut tx).await?;
+        }
+        tx.commit().await.map_err(|e| store_error(e, None))?;
+        Ok(result.rows_affected())
     }
 
     async fn counts(&self) -> Result<Vec<(EventStatus, i64)>, StoreError> {

@@ -1,7 +1,7 @@
 //! [`PgUserStore`]: the users table behind `service::users::UserStore`.
 
 use async_trait::async_trait;
-use service::outbox::NewEvent;
+use service::outbox::{NewEvent, OutboxWriter};
 use service::users::{
     Cursor, Email, StoreError, User, UserId, UserName, UserStore, UserTransaction,
 };
@@ -127,6 +127,14 @@ struct PgUserTransaction {
 }
 
 #[async_trait]
+impl OutboxWriter for PgUserTransaction {
+    #[tracing::instrument(name = "db.outbox.enqueue", skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
+    async fn enqueue(&mut self, event: &NewEvent) -> Result<(), StoreError> {
+        crate::outbox::insert(&mut self.tx, event).await
+    }
+}
+
+#[async_trait]
 impl UserTransaction for PgUserTransaction {
     #[tracing::instrument(name = "db.users.insert", skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
     async fn insert(&mut self, user: &User) -> Result<(), StoreError> {
@@ -190,11 +198,6 @@ impl UserTransaction for PgUserTransaction {
             .await
             .map_err(|e| store_error(e, None))?;
         Ok(result.rows_affected() == 1)
-    }
-
-    #[tracing::instrument(name = "db.outbox.enqueue", skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
-    async fn enqueue(&mut self, event: &NewEvent) -> Result<(), StoreError> {
-        crate::outbox::insert(&mut self.tx, event).await
     }
 
     #[tracing::instrument(name = "db.commit", skip_all, fields(db.system = "postgresql", otel.kind = "client"))]

@@ -1,6 +1,7 @@
 //! Users: the example resource.
 
 mod email;
+mod events;
 mod model;
 mod name;
 mod page;
@@ -8,6 +9,7 @@ mod ports;
 mod service;
 
 pub use self::email::{Email, EmailError};
+pub use self::events::{USER_CREATED, USER_DELETED, USER_UPDATED};
 pub use self::model::{EmptyPatch, NewUser, User, UserId, UserPatch};
 pub use self::name::{UserName, UserNameError};
 pub use self::page::{Cursor, CursorError, Page, PageLimit, PageLimitError};

@@ -5,57 +5,21 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use async_trait_shim::PanicOn;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use service::outbox::{
-    Breaker, BreakerPolicy, DeliveryWorker, OutboxStore, RetryPolicy, WebhookSender, WorkerSettings,
-};
+use service::outbox::OutboxStore;
 use tokio_util::sync::CancellationToken;
 
-use crate::helpers::{TestApp, TestAppBuilder};
-use crate::webhook_receiver::{Receiver, Reply, SECRET};
+use self::support::async_trait_shim::PanicOn;
+use self::support::{
+    app_without_worker, events, loop_fault, outbox_store, spawn_worker, total_attempts,
+    until_events, until_pending_with_error, with_webhook, worker,
+};
+use crate::helpers::TestApp;
+use crate::webhook_receiver::{Receiver, Reply};
 
-/// Fast retries and polling, so the tests take milliseconds.
-fn with_webhook(builder: TestAppBuilder, receiver: &Receiver) -> TestAppBuilder {
-    builder
-        .var("WEBHOOK_URL", &receiver.url)
-        .var("WEBHOOK_SECRET", SECRET)
-        .var("OUTBOX_POLL_INTERVAL", "20ms")
-        .var("WEBHOOK_BACKOFF_BASE", "10ms")
-        .var("WEBHOOK_BACKOFF_CAP", "50ms")
-        .var("WEBHOOK_TIMEOUT", "1s")
-        .var("OUTBOX_LEASE", "5s")
-}
-
-async fn events(app: &TestApp, status: &str) -> Vec<Value> {
-    let response = app
-        .client
-        .get(app.admin_url(&format!("/admin/outbox?status={status}")))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    let body: Value = response.json().await.unwrap();
-    body["items"].as_array().unwrap().clone()
-}
-
-/// Polls until `n` events have `status`.
-async fn until_events(app: &TestApp, status: &str, n: usize) -> Vec<Value> {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        let found = events(app, status).await;
-        if found.len() >= n {
-            return found;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "only {} {status} events",
-            found.len()
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
+mod generic;
+pub mod support;
 
 #[tokio::test]
 async fn an_event_is_delivered_signed_with_a_stable_id() {
@@ -276,123 +240,6 @@ async fn the_breaker_opens_stops_calls_half_opens_and_closes() {
     }
 }
 
-async fn total_attempts(app: &TestApp) -> u64 {
-    let response: Value = app
-        .client
-        .get(app.admin_url("/admin/outbox"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    response["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["attempts"].as_u64().unwrap())
-        .sum()
-}
-
-/// A worker built from the real stores and sender, outside any app: for
-/// the cases that need several workers or one that dies mid-way.
-fn worker(
-    app: &TestApp,
-    receiver: &Receiver,
-    wrap: impl FnOnce(Arc<dyn WebhookSender>) -> Arc<dyn WebhookSender>,
-) -> Arc<DeliveryWorker> {
-    let settings = config::Settings::from_vars([
-        ("DATABASE_URL", app.db.url(None)),
-        ("WEBHOOK_URL", receiver.url.clone()),
-        ("WEBHOOK_SECRET", SECRET.to_owned()),
-    ])
-    .unwrap();
-    let pool = repository::database::pool(&settings.database).unwrap();
-    let client =
-        outbound::http::OutboundClient::new(outbound::http::ClientSettings::default()).unwrap();
-    let secret = settings.webhook.secret.clone().unwrap();
-    let sender: Arc<dyn WebhookSender> = Arc::new(outbound::webhook::HttpWebhookSender::new(
-        client,
-        settings.webhook.url.unwrap(),
-        outbound::webhook::SigningKey::parse(&secret).unwrap(),
-        Duration::from_secs(2),
-    ));
-    Arc::new(DeliveryWorker::new(
-        Arc::new(repository::outbox::PgOutboxStore::new(pool.clone())),
-        Arc::new(repository::users::PgUserStore::new(pool)),
-        wrap(sender),
-        Arc::new(Breaker::new(
-            "test",
-            BreakerPolicy {
-                window: 100,
-                min_calls: 100,
-                failure_rate: 1.0,
-                cool_down: Duration::from_secs(1),
-                half_open_calls: 1,
-            },
-        )),
-        WorkerSettings {
-            batch_size: 5,
-            lease: Duration::from_millis(500),
-            poll_interval: Duration::from_millis(20),
-            attempt_timeout: Duration::from_secs(2),
-            retry: RetryPolicy {
-                max_attempts: 5,
-                base: Duration::from_millis(10),
-                cap: Duration::from_millis(50),
-            },
-        },
-    ))
-}
-
-fn spawn_worker(
-    worker: Arc<DeliveryWorker>,
-    cancel: &CancellationToken,
-) -> tokio::task::JoinHandle<()> {
-    let cancel = cancel.clone();
-    tokio::spawn(async move { worker.run(cancel).await })
-}
-
-fn outbox_store(app: &TestApp) -> repository::outbox::PgOutboxStore {
-    let settings = config::Settings::from_vars([("DATABASE_URL", app.db.url(None))]).unwrap();
-    repository::outbox::PgOutboxStore::new(repository::database::pool(&settings.database).unwrap())
-}
-
-/// An app whose own worker is off: events wait for the test's workers.
-async fn app_without_worker() -> TestApp {
-    TestApp::builder()
-        .var("OUTBOX_WORKER_ENABLED", "false")
-        .spawn()
-        .await
-}
-
-#[tokio::test]
-async fn the_event_of_a_deleted_user_is_skipped() {
-    let receiver = Receiver::start([], Reply::status(204)).await;
-    let app = app_without_worker().await;
-    let user = app.create_user("gone@example.com", "Gone").await;
-    let kept = app.create_user("kept@example.com", "Kept").await;
-    let path = format!("/api/v1/users/{}", user["id"].as_str().unwrap());
-    assert_eq!(app.delete(&path).await.status(), StatusCode::NO_CONTENT);
-
-    let cancel = CancellationToken::new();
-    let task = spawn_worker(worker(&app, &receiver, |s| s), &cancel);
-    let skipped = until_events(&app, "skipped", 1).await;
-    until_events(&app, "delivered", 1).await;
-    cancel.cancel();
-    task.await.unwrap();
-    assert_eq!(skipped[0]["aggregate_id"], user["id"]);
-    assert!(
-        skipped[0]["last_error"]
-            .as_str()
-            .unwrap()
-            .contains("no longer exists")
-    );
-    let received = receiver.received();
-    assert_eq!(received.len(), 1);
-    assert_eq!(received[0].json()["data"]["id"], kept["id"]);
-}
-
 #[tokio::test]
 async fn a_panic_in_one_event_leaves_the_others_delivered() {
     let receiver = Receiver::start([], Reply::status(204)).await;
@@ -422,24 +269,6 @@ async fn a_panic_in_one_event_leaves_the_others_delivered() {
         .collect();
     assert_eq!(delivered.len(), 3);
     assert!(!delivered.contains(&Value::String(poisoned)));
-}
-
-async fn until_pending_with_error(app: &TestApp, needle: &str) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Some(e) = events(app, "pending")
-            .await
-            .into_iter()
-            .find(|e| e["last_error"].as_str().is_some_and(|m| m.contains(needle)))
-        {
-            return e;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no pending event failed with `{needle}`"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 #[tokio::test]
@@ -562,30 +391,6 @@ async fn shutdown_with_deliveries_in_flight_loses_nothing() {
     assert_eq!(ids.len(), count);
 }
 
-mod async_trait_shim {
-    //! A sender that panics for one user's event and delegates the rest to
-    //! the real HTTP sender: the panic injected into one event's handling.
-
-    use std::sync::Arc;
-
-    use service::outbox::{SendOutcome, WebhookMessage, WebhookSender};
-
-    pub struct PanicOn {
-        pub inner: Arc<dyn WebhookSender>,
-        pub user_id: String,
-    }
-
-    #[async_trait::async_trait]
-    impl WebhookSender for PanicOn {
-        async fn send(&self, message: &WebhookMessage) -> SendOutcome {
-            if message.data["id"] == self.user_id.as_str() {
-                panic!("injected failure for user {}", self.user_id);
-            }
-            self.inner.send(message).await
-        }
-    }
-}
-
 #[tokio::test]
 async fn a_worker_loop_that_dies_is_restarted_and_counted() {
     let receiver = Receiver::start([], Reply::status(204)).await;
@@ -605,68 +410,4 @@ async fn a_worker_loop_that_dies_is_restarted_and_counted() {
     task.await.unwrap();
     let metrics = app.metrics().await;
     assert!(metrics.contains("worker_restarts_total 1"), "{metrics}");
-}
-
-mod loop_fault {
-    //! An outbox store whose first claim panics, delegating everything
-    //! else to the real store.
-
-    use std::sync::atomic::{AtomicBool, Ordering};
-    use std::time::Duration;
-
-    use service::outbox::{Claimed, EventId, EventStatus, OutboxEvent, OutboxStore};
-    use service::users::StoreError;
-
-    pub struct PanicOnFirstClaim<S> {
-        inner: S,
-        panicked: AtomicBool,
-    }
-
-    impl<S> PanicOnFirstClaim<S> {
-        pub const fn new(inner: S) -> Self {
-            Self {
-                inner,
-                panicked: AtomicBool::new(false),
-            }
-        }
-    }
-
-    #[async_trait::async_trait]
-    impl<S: OutboxStore> OutboxStore for PanicOnFirstClaim<S> {
-        async fn claim(&self, limit: u32, lease: Duration) -> Result<Vec<Claimed>, StoreError> {
-            assert!(
-                self.panicked.swap(true, Ordering::SeqCst),
-                "injected failure of the worker loop"
-            );
-            self.inner.claim(limit, lease).await
-        }
-        async fn mark_delivered(&self, c: &Claimed) -> Result<bool, StoreError> {
-            self.inner.mark_delivered(c).await
-        }
-        async fn mark_retry(&self, c: &Claimed, e: &str, d: Duration) -> Result<bool, StoreError> {
-            self.inner.mark_retry(c, e, d).await
-        }
-        async fn mark_dead(&self, c: &Claimed, e: &str) -> Result<bool, StoreError> {
-            self.inner.mark_dead(c, e).await
-        }
-        async fn mark_skipped(&self, c: &Claimed, r: &str) -> Result<bool, StoreError> {
-            self.inner.mark_skipped(c, r).await
-        }
-        async fn release(&self, c: &Claimed, d: Duration) -> Result<bool, StoreError> {
-            self.inner.release(c, d).await
-        }
-        async fn list(
-            &self,
-            s: Option<EventStatus>,
-            l: u32,
-        ) -> Result<Vec<OutboxEvent>, StoreError> {
-            self.inner.list(s, l).await
-        }
-        async fn redrive(&self, id: EventId) -> Result<bool, StoreError> {
-            self.inner.redrive(id).await
-        }
-        async fn counts(&self) -> Result<Vec<(EventStatus, i64)>, StoreError> {
-            self.inner.counts().await
-        }
-    }
 }

@@ -1,5 +1,6 @@
 //! Outbox events.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use time::OffsetDateTime;
@@ -32,27 +33,59 @@ impl fmt::Display for EventId {
     }
 }
 
-/// What happened.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EventType {
-    /// A user was created; the payload is the user.
-    UserCreated,
-}
+/// What happened, as receivers see it in `type`: lower-case dotted words
+/// such as `user.created`. Any service names its own; the worker sends
+/// whatever was written and knows none of them.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct EventType(Cow<'static, str>);
+
+/// A string that is not an event type name.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "`{0}` is not an event type: lower-case words of letters, digits and `_`, joined by dots, at most {max} characters",
+    max = EventType::MAX_LEN
+)]
+pub struct EventTypeError(pub String);
 
 impl EventType {
-    /// The wire name, e.g. `user.created`.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::UserCreated => "user.created",
+    /// Longest name accepted.
+    pub const MAX_LEN: usize = 100;
+
+    /// A name written in code, e.g. `EventType::from_static("user.created")`.
+    /// Not checked here (it is a constant); each service's tests parse its
+    /// names with [`EventType::parse`].
+    pub const fn from_static(name: &'static str) -> Self {
+        Self(Cow::Borrowed(name))
+    }
+
+    /// Reads a stored name.
+    ///
+    /// # Errors
+    /// [`EventTypeError`] unless `raw` is at least two dot-separated words
+    /// of `a-z`, `0-9` and `_`, each starting with a letter.
+    pub fn parse(raw: &str) -> Result<Self, EventTypeError> {
+        let word_ok = |w: &str| {
+            w.starts_with(|c: char| c.is_ascii_lowercase())
+                && w.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        };
+        if raw.len() <= Self::MAX_LEN && raw.split('.').count() >= 2 && raw.split('.').all(word_ok)
+        {
+            Ok(Self(Cow::Owned(raw.to_owned())))
+        } else {
+            Err(EventTypeError(raw.to_owned()))
         }
     }
 
-    /// Reads a wire name.
-    pub fn parse(raw: &str) -> Option<Self> {
-        match raw {
-            "user.created" => Some(Self::UserCreated),
-            _ => None,
-        }
+    /// The wire name, e.g. `user.created`.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for EventType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
     }
 }
 
@@ -65,7 +98,8 @@ pub enum EventStatus {
     Delivered,
     /// Given up: rejected, or out of attempts. Kept and re-drivable.
     Dead,
-    /// Nothing to deliver (the user was deleted before delivery).
+    /// Nothing was delivered: events written before events carried their
+    /// data, whose user was deleted first. No longer written.
     Skipped,
 }
 
@@ -89,38 +123,49 @@ impl EventStatus {
     }
 }
 
-/// An event to write with the change it describes.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// An event to write with the change it describes: what happened and the
+/// data receivers get, fixed when it is written.
+#[derive(Debug, Clone, PartialEq)]
 pub struct NewEvent {
     /// Its id.
     pub id: EventId,
     /// What happened.
     pub event_type: EventType,
-    /// What it happened to (the user's id).
+    /// What it happened to (e.g. the user's id), for listing and tracing.
     pub aggregate_id: Uuid,
+    /// The `data` object receivers get.
+    pub payload: serde_json::Map<String, serde_json::Value>,
     /// When.
     pub created_at: OffsetDateTime,
 }
 
 impl NewEvent {
     /// A new event about `aggregate_id`, due at once.
-    pub fn new(event_type: EventType, aggregate_id: Uuid, created_at: OffsetDateTime) -> Self {
+    pub fn new(
+        event_type: EventType,
+        aggregate_id: Uuid,
+        payload: serde_json::Map<String, serde_json::Value>,
+        created_at: OffsetDateTime,
+    ) -> Self {
         Self {
             id: EventId::generate(),
             event_type,
             aggregate_id,
+            payload,
             created_at,
         }
     }
 }
 
-/// A stored event.
+/// A stored event, as listed. Its type is the stored text, whatever it is,
+/// so a listing never fails on a row this build could not send; its data is
+/// not here (it may hold personal data).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutboxEvent {
     /// Its id.
     pub id: EventId,
-    /// What happened.
-    pub event_type: EventType,
+    /// What happened, as stored.
+    pub event_type: String,
     /// What it happened to.
     pub aggregate_id: Uuid,
     /// Where it is.
@@ -146,4 +191,36 @@ pub struct WebhookMessage {
     pub timestamp: OffsetDateTime,
     /// The `data` object.
     pub data: serde_json::Value,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_type_names() {
+        for good in ["user.created", "order.line_item.added", "a.b", "v2.thing9"] {
+            assert_eq!(EventType::parse(good).unwrap().as_str(), good);
+        }
+        let long = format!("a.{}", "b".repeat(EventType::MAX_LEN));
+        for bad in [
+            "",
+            "user",
+            "User.created",
+            "user..created",
+            ".user",
+            "user.",
+            "user.9x",
+            "user created",
+            "user.créé",
+            "user-created.x",
+            &long,
+        ] {
+            assert_eq!(
+                EventType::parse(bad),
+                Err(EventTypeError(bad.to_owned())),
+                "{bad}"
+            );
+        }
+    }
 }

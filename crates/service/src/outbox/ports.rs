@@ -1,12 +1,24 @@
-//! What the worker needs: a store of events and a sender.
+//! What the outbox needs: a way for any service to enqueue an event in its
+//! own transaction ([`OutboxWriter`]), and for the worker a store of events
+//! ([`OutboxStore`]), a wake-up when events are written ([`WakeUps`]) and a
+//! sender ([`WebhookSender`]).
 
 use std::time::Duration;
 
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
-use super::{EventId, EventStatus, OutboxEvent, WebhookMessage};
+use super::{EventId, EventStatus, NewEvent, OutboxEvent, WebhookMessage};
 use crate::users::StoreError;
+
+/// Writes events inside a service's open transaction: the event exists
+/// exactly when the change it records does. Every resource's transaction
+/// implements it (the repository has one function for all of them).
+#[async_trait]
+pub trait OutboxWriter: Send {
+    /// Writes `event` in this transaction.
+    async fn enqueue(&mut self, event: &NewEvent) -> Result<(), StoreError>;
+}
 
 /// An event claimed by this worker until `lease` (the store's clock).
 /// Every update names the lease, so a worker whose lease lapsed and was
@@ -15,8 +27,23 @@ use crate::users::StoreError;
 pub struct Claimed {
     /// The event as claimed.
     pub event: OutboxEvent,
+    /// The data written with it: `None` only for a row no release wrote
+    /// properly (it cannot be sent and is marked dead).
+    pub payload: Option<serde_json::Value>,
     /// The lease's end, also its token.
     pub lease: OffsetDateTime,
+}
+
+/// Which dead events a bulk re-drive puts back: every condition given must
+/// hold.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RedriveFilter {
+    /// Only events of this type (the stored text).
+    pub event_type: Option<String>,
+    /// Only events written at or after this time.
+    pub created_from: Option<OffsetDateTime>,
+    /// Only events written before this time.
+    pub created_before: Option<OffsetDateTime>,
 }
 
 /// The outbox table.
@@ -40,9 +67,6 @@ pub trait OutboxStore: Send + Sync + 'static {
     /// Records a final failure: the event is dead.
     async fn mark_dead(&self, claimed: &Claimed, error: &str) -> Result<bool, StoreError>;
 
-    /// Nothing to deliver: the event is skipped with `reason`.
-    async fn mark_skipped(&self, claimed: &Claimed, reason: &str) -> Result<bool, StoreError>;
-
     /// Gives a claimed event back without spending an attempt, due again
     /// after `delay` (breaker open, shutting down).
     async fn release(&self, claimed: &Claimed, delay: Duration) -> Result<bool, StoreError>;
@@ -58,8 +82,22 @@ pub trait OutboxStore: Send + Sync + 'static {
     /// `false` when there is no dead event with this id.
     async fn redrive(&self, id: EventId) -> Result<bool, StoreError>;
 
+    /// Puts every dead event matching `filter` back to pending, due now,
+    /// with its attempts reset, in one statement. Returns how many.
+    async fn redrive_matching(&self, filter: &RedriveFilter) -> Result<u64, StoreError>;
+
     /// How many events are in each status.
     async fn counts(&self) -> Result<Vec<(EventStatus, i64)>, StoreError>;
+}
+
+/// Wakes the worker when events may have become due, so it need not poll
+/// hard. A hint only: it may wake spuriously or miss a write (the worker
+/// polls anyway, so a missed wake-up delays, never loses, an event).
+#[async_trait]
+pub trait WakeUps: Send + Sync + 'static {
+    /// Resolves at the next wake-up (at once if one came since the last
+    /// call).
+    async fn wait(&self);
 }
 
 /// What one delivery attempt came to.

@@ -1,6 +1,5 @@
 //! [`DeliveryWorker`]: claims due events and delivers them, one event's
-//! failure or panic never stopping the others; [`supervise`] restarts the
-//! worker loop itself if it dies.
+//! failure or panic never stopping the others.
 
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
@@ -11,36 +10,11 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
+use super::supervise::{panic_message, record_metrics};
 use super::{
-    Breaker, Claimed, EventStatus, EventType, OutboxStore, SendOutcome, WebhookMessage,
-    WebhookSender,
+    Breaker, Claimed, EventStatus, EventType, OutboxStore, RetryPolicy, SendOutcome, WakeUps,
+    WebhookMessage, WebhookSender,
 };
-use crate::users::{User, UserId, UserStore};
-
-/// When failed attempts are tried again.
-#[derive(Debug, Clone, Copy)]
-pub struct RetryPolicy {
-    /// Attempts before an event is dead.
-    pub max_attempts: u32,
-    /// Backoff of the first retry (before jitter).
-    pub base: Duration,
-    /// Longest backoff.
-    pub cap: Duration,
-}
-
-impl RetryPolicy {
-    /// The wait before the next attempt after `attempts` failed ones:
-    /// exponential with full jitter, capped, and never shorter than the
-    /// receiver's `Retry-After` (itself capped, so a receiver cannot park an
-    /// event for days).
-    pub fn delay(&self, attempts: u32, retry_after: Option<Duration>) -> Duration {
-        let exponent = attempts.saturating_sub(1).min(30);
-        let ceiling = self.base.saturating_mul(1 << exponent).min(self.cap);
-        let ceiling_ms = u64::try_from(ceiling.as_millis()).unwrap_or(u64::MAX);
-        let jittered = Duration::from_millis(fastrand::u64(0..=ceiling_ms));
-        retry_after.map_or(jittered, |asked| jittered.max(asked.min(self.cap)))
-    }
-}
 
 /// How the worker runs.
 #[derive(Debug, Clone, Copy)]
@@ -57,10 +31,11 @@ pub struct WorkerSettings {
     pub retry: RetryPolicy,
 }
 
-/// Delivers outbox events.
+/// Delivers outbox events: sends each one's stored type and data, and
+/// knows nothing about the resources that wrote them.
 pub struct DeliveryWorker {
     outbox: Arc<dyn OutboxStore>,
-    users: Arc<dyn UserStore>,
+    wake_ups: Option<Arc<dyn WakeUps>>,
     sender: Arc<dyn WebhookSender>,
     breaker: Arc<Breaker>,
     settings: WorkerSettings,
@@ -77,9 +52,8 @@ impl std::fmt::Debug for DeliveryWorker {
 
 /// How handling one event ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Handled {
+pub(super) enum Handled {
     Delivered,
-    Skipped,
     Retried {
         timed_out: bool,
     },
@@ -94,18 +68,25 @@ impl DeliveryWorker {
     /// A worker over these ports.
     pub fn new(
         outbox: Arc<dyn OutboxStore>,
-        users: Arc<dyn UserStore>,
         sender: Arc<dyn WebhookSender>,
         breaker: Arc<Breaker>,
         settings: WorkerSettings,
     ) -> Self {
         Self {
             outbox,
-            users,
+            wake_ups: None,
             sender,
             breaker,
             settings,
         }
+    }
+
+    /// The same worker, woken by `wake_ups` as soon as events are written
+    /// instead of only every `poll_interval`.
+    #[must_use]
+    pub fn with_wake_ups(mut self, wake_ups: Arc<dyn WakeUps>) -> Self {
+        self.wake_ups = Some(wake_ups);
+        self
     }
 
     /// The same worker over another outbox store (a decorated one, say).
@@ -113,7 +94,7 @@ impl DeliveryWorker {
     pub fn with_outbox(&self, outbox: Arc<dyn OutboxStore>) -> Self {
         Self {
             outbox,
-            users: Arc::clone(&self.users),
+            wake_ups: self.wake_ups.clone(),
             sender: Arc::clone(&self.sender),
             breaker: Arc::clone(&self.breaker),
             settings: self.settings,
@@ -153,6 +134,7 @@ impl DeliveryWorker {
                 tokio::select! {
                     () = cancel.cancelled() => return,
                     () = tokio::time::sleep(self.settings.poll_interval) => continue,
+                    () = self.woken() => continue,
                 }
             }
             for event in claimed {
@@ -162,6 +144,14 @@ impl DeliveryWorker {
                 }
                 self.handle(event).await;
             }
+        }
+    }
+
+    /// Resolves at the next wake-up; never without a source of them.
+    async fn woken(&self) {
+        match &self.wake_ups {
+            Some(wake_ups) => wake_ups.wait().await,
+            None => std::future::pending().await,
         }
     }
 
@@ -209,28 +199,19 @@ impl DeliveryWorker {
     }
 
     async fn process(&self, claimed: &Claimed) -> anyhow::Result<Handled> {
-        let event = &claimed.event;
-        let user = match event.event_type {
-            EventType::UserCreated => {
-                self.users
-                    .find(UserId::from_uuid(event.aggregate_id))
-                    .await?
+        let message = match message_of(claimed) {
+            Ok(message) => message,
+            // Nothing any attempt could change: dead at once, alone; the
+            // rest of the batch goes on.
+            Err(reason) => {
+                let error = format!("cannot be sent: {reason}");
+                tracing::warn!(error, "outbox event is dead");
+                return Ok(if self.outbox.mark_dead(claimed, &error).await? {
+                    Handled::Dead
+                } else {
+                    Handled::LeaseLost
+                });
             }
-        };
-        let Some(user) = user else {
-            let reason = format!("user {} no longer exists", event.aggregate_id);
-            tracing::info!(reason, "outbox event skipped");
-            return Ok(if self.outbox.mark_skipped(claimed, &reason).await? {
-                Handled::Skipped
-            } else {
-                Handled::LeaseLost
-            });
-        };
-        let message = WebhookMessage {
-            id: event.id,
-            event_type: event.event_type,
-            timestamp: event.created_at,
-            data: user_data(&user),
         };
 
         let Some(permit) = self.breaker.try_acquire() else {
@@ -340,152 +321,31 @@ impl DeliveryWorker {
     }
 }
 
-fn record_metrics(handled: Handled) {
-    match handled {
-        Handled::Delivered | Handled::Skipped => {
-            metrics::counter!("worker_task_successes_total").increment(1);
+/// The message a claimed event becomes, or why it can never be sent: a
+/// type that is not an event type name, or data that is not a JSON object.
+fn message_of(claimed: &Claimed) -> Result<WebhookMessage, String> {
+    let event = &claimed.event;
+    let event_type = EventType::parse(&event.event_type).map_err(|err| err.to_string())?;
+    let data = match &claimed.payload {
+        Some(data @ serde_json::Value::Object(_)) => data.clone(),
+        // The value itself is not quoted: it may hold personal data.
+        Some(other) => {
+            let kind = match other {
+                serde_json::Value::Null => "null",
+                serde_json::Value::Bool(_) => "a boolean",
+                serde_json::Value::Number(_) => "a number",
+                serde_json::Value::String(_) => "a string",
+                serde_json::Value::Array(_) => "an array",
+                serde_json::Value::Object(_) => "an object",
+            };
+            return Err(format!("its data is {kind}, not a JSON object"));
         }
-        Handled::Retried { timed_out } => {
-            metrics::counter!("worker_task_errors_total").increment(1);
-            metrics::counter!("worker_task_retries_total").increment(1);
-            if timed_out {
-                metrics::counter!("worker_task_timeouts_total").increment(1);
-            }
-        }
-        Handled::Dead => {
-            metrics::counter!("worker_task_errors_total").increment(1);
-            metrics::counter!("worker_task_failures_total").increment(1);
-        }
-        Handled::Released => {}
-        Handled::LeaseLost => {
-            tracing::warn!(
-                "the lease on an outbox event lapsed before its outcome was recorded; another worker owns it now"
-            );
-        }
-    }
-}
-
-fn user_data(user: &User) -> serde_json::Value {
-    let created_at = user
-        .created_at
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default();
-    serde_json::json!({
-        "id": user.id.as_uuid(),
-        "email": user.email.as_str(),
-        "name": user.name.as_str(),
-        "created_at": created_at,
-    })
-}
-
-fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
-    panic
-        .downcast_ref::<&str>()
-        .map(|s| (*s).to_owned())
-        .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "non-string panic payload".to_owned())
-}
-
-/// Runs the worker until `cancel` fires, restarting its loop with backoff
-/// if it ever panics outside the per-event isolation. Restarts are counted
-/// in `worker_restarts_total` and logged at error level.
-pub async fn supervise(worker: Arc<DeliveryWorker>, cancel: CancellationToken) {
-    let mut restarts: u32 = 0;
-    loop {
-        let task = tokio::spawn({
-            let worker = Arc::clone(&worker);
-            let cancel = cancel.clone();
-            async move { worker.run(cancel).await }
-        });
-        match task.await {
-            Ok(()) => return,
-            Err(err) => {
-                restarts = restarts.saturating_add(1);
-                metrics::counter!("worker_restarts_total").increment(1);
-                let delay = Duration::from_millis(100)
-                    .saturating_mul(1 << restarts.min(9))
-                    .min(Duration::from_secs(30));
-                tracing::error!(error = %format_args!("{err:#}"), restarts, restart_in = ?delay, "the outbox worker died; restarting it");
-                tokio::select! {
-                    () = cancel.cancelled() => return,
-                    () = tokio::time::sleep(delay) => {}
-                }
-            }
-        }
-    }
-}
-
-/// Describes the metrics this module writes.
-pub fn describe_metrics() {
-    metrics::describe_gauge!("worker_tasks_in_flight", "Outbox events being handled now.");
-    metrics::describe_counter!(
-        "worker_task_successes_total",
-        "Outbox events delivered or skipped."
-    );
-    metrics::describe_counter!(
-        "worker_task_failures_total",
-        "Outbox events that ended dead."
-    );
-    metrics::describe_counter!(
-        "worker_task_errors_total",
-        "Failed delivery attempts, retried or not."
-    );
-    metrics::describe_counter!(
-        "worker_task_panics_total",
-        "Panics caught while handling one outbox event."
-    );
-    metrics::describe_counter!(
-        "worker_task_timeouts_total",
-        "Delivery attempts that timed out."
-    );
-    metrics::describe_counter!(
-        "worker_task_retries_total",
-        "Failed attempts scheduled for a retry."
-    );
-    metrics::describe_histogram!(
-        "worker_task_duration_seconds",
-        metrics::Unit::Seconds,
-        "Time to handle one outbox event."
-    );
-    metrics::describe_counter!(
-        "worker_restarts_total",
-        "Times the outbox worker loop died and was restarted."
-    );
-    metrics::describe_gauge!("outbox_events", "Outbox events by status.");
-    metrics::describe_gauge!("circuit_breaker_state", "0 closed, 1 half-open, 2 open.");
-    metrics::describe_counter!(
-        "circuit_breaker_transitions_total",
-        "Circuit breaker state changes, by the state entered."
-    );
-}
-
-#[cfg(test)]
-mod tests {
-    use super::RetryPolicy;
-    use std::time::Duration;
-
-    const POLICY: RetryPolicy = RetryPolicy {
-        max_attempts: 5,
-        base: Duration::from_secs(1),
-        cap: Duration::from_secs(60),
+        None => return Err("it has no data".to_owned()),
     };
-
-    #[test]
-    fn backoff_is_full_jitter_under_an_exponential_cap() {
-        for attempts in 1..=10 {
-            let ceiling = Duration::from_secs(1 << (attempts - 1)).min(POLICY.cap);
-            for _ in 0..50 {
-                assert!(POLICY.delay(attempts, None) <= ceiling);
-            }
-        }
-        // Jitter actually spreads the delays.
-        let spread: std::collections::HashSet<_> = (0..50).map(|_| POLICY.delay(6, None)).collect();
-        assert!(spread.len() > 10);
-    }
-
-    #[test]
-    fn retry_after_is_honoured_up_to_the_cap() {
-        assert!(POLICY.delay(1, Some(Duration::from_secs(30))) >= Duration::from_secs(30));
-        assert!(POLICY.delay(1, Some(Duration::from_secs(86_400))) <= POLICY.cap);
-    }
+    Ok(WebhookMessage {
+        id: event.id,
+        event_type,
+        timestamp: event.created_at,
+        data,
+    })
 }

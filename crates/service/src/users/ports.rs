@@ -6,7 +6,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use super::{Cursor, User, UserId};
-use crate::outbox::NewEvent;
+use crate::outbox::OutboxWriter;
 
 /// Name of the unique constraint on users' e-mail addresses. The store
 /// reports violations by constraint name; the service turns this one into
@@ -46,9 +46,10 @@ pub trait UserStore: Send + Sync + 'static {
     async fn list(&self, after: Option<Cursor>, limit: u32) -> Result<Vec<User>, StoreError>;
 }
 
-/// One transaction. Dropping it without committing rolls it back.
+/// One transaction. Dropping it without committing rolls it back. Events
+/// are written in it through [`OutboxWriter`].
 #[async_trait]
-pub trait UserTransaction: Send {
+pub trait UserTransaction: OutboxWriter + Send {
     /// Inserts a new user.
     async fn insert(&mut self, user: &User) -> Result<(), StoreError>;
 
@@ -60,10 +61,6 @@ pub trait UserTransaction: Send {
 
     /// Deletes a user; `false` when there was none.
     async fn delete(&mut self, id: UserId) -> Result<bool, StoreError>;
-
-    /// Writes an outbox event in this transaction: it exists exactly when
-    /// the change it describes does.
-    async fn enqueue(&mut self, event: &NewEvent) -> Result<(), StoreError>;
 
     /// Makes the writes durable and visible.
     async fn commit(self: Box<Self>) -> Result<(), StoreError>;

@@ -5,12 +5,12 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::events;
 use super::model::now;
 use super::{
     CacheError, Cursor, NewUser, Page, PageLimit, StoreError, USERS_EMAIL_UNIQUE, User, UserCache,
     UserId, UserPatch, UserStore,
 };
-use crate::outbox::{EventType, NewEvent};
 
 /// A use case's failure, in the terms a caller branches on.
 #[derive(Debug, thiserror::Error)]
@@ -85,19 +85,18 @@ impl UserService {
     }
 
     /// Creates a user with a new id, and its `user.created` outbox event in
-    /// the same transaction.
+    /// the same transaction (so are `user.updated` and `user.deleted`).
     ///
     /// # Errors
     /// [`UserError::EmailTaken`] when the address is in use; `Unavailable` or
     /// `Internal` when the store fails.
     pub async fn create(&self, new: NewUser) -> Result<User, UserError> {
         let user = User::create(new, now());
-        let event = NewEvent::new(EventType::UserCreated, user.id.as_uuid(), user.created_at);
         let mut tx = self.store.begin().await?;
         tx.insert(&user).await?;
         // Same transaction: once the caller hears "created", the event
         // exists too, whatever happens to this process next.
-        tx.enqueue(&event).await?;
+        tx.enqueue(&events::created(&user)).await?;
         tx.commit().await?;
         tracing::info!(user_id = %user.id, "user created");
         Ok(user)
@@ -166,6 +165,7 @@ impl UserService {
             return Ok(user);
         }
         tx.update(&user).await?;
+        tx.enqueue(&events::updated(&user)).await?;
         tx.commit().await?;
         self.invalidate(id, Some(user.version())).await;
         tracing::info!(user_id = %id, "user updated");
@@ -178,9 +178,12 @@ impl UserService {
     /// [`UserError::NotFound`] when there is none, or a store failure.
     pub async fn delete(&self, id: UserId) -> Result<(), UserError> {
         let mut tx = self.store.begin().await?;
+        // Locked first, so the event records the user that was deleted.
+        let user = tx.find_for_update(id).await?.ok_or(UserError::NotFound)?;
         if !tx.delete(id).await? {
             return Err(UserError::NotFound);
         }
+        tx.enqueue(&events::deleted(&user, now())).await?;
         tx.commit().await?;
         self.invalidate(id, None).await;
         tracing::info!(user_id = %id, "user deleted");

@@ -1,0 +1,184 @@
+//! What runs beside the listeners: start-up (database, migrations, first
+//! dependency checks), the background workers it starts once finished, and
+//! their wiring.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use backon::{ExponentialBuilder, Retryable as _};
+use config::{HealthSettings, Settings};
+use outbound::http::{ClientSettings, OutboundClient};
+use outbound::webhook::{HttpWebhookSender, LogWebhookSender, SigningKey};
+use repository::database;
+use repository::outbox::PgWakeUps;
+use service::health::Health;
+use service::outbox::{
+    self, Breaker, BreakerPolicy, DeliveryWorker, OutboxStore, RetryPolicy, WebhookSender,
+    WorkerSettings,
+};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::telemetry;
+
+/// The outbox worker and what wakes it.
+#[derive(Debug)]
+pub(super) struct OutboxWorker {
+    worker: Arc<DeliveryWorker>,
+    wake_ups: PgWakeUps,
+}
+
+/// The background work that needs a started service: it is spawned by
+/// [`start_up`] once the database is reached and migrated, never before, so
+/// a first run on a database that does not exist yet logs no errors.
+pub(super) struct BackgroundWork {
+    pub(super) worker: Option<OutboxWorker>,
+    pub(super) tasks: TaskTracker,
+    pub(super) cancel: CancellationToken,
+}
+
+impl BackgroundWork {
+    pub(super) fn spawn(self) {
+        match self.worker {
+            Some(OutboxWorker { worker, wake_ups }) => {
+                let cancel = self.cancel.clone();
+                self.tasks.spawn(async move {
+                    tokio::select! {
+                        () = cancel.cancelled() => {}
+                        () = wake_ups.run() => {}
+                    }
+                });
+                self.tasks
+                    .spawn(outbox::supervise(worker, self.cancel.clone()));
+                tracing::info!("the outbox worker started");
+            }
+            None => {
+                tracing::info!("the outbox worker is off here (OUTBOX_WORKER_ENABLED=false)");
+            }
+        }
+    }
+}
+
+/// Start-up in the background: wait for the database (creating and
+/// migrating it when `DATABASE_MIGRATE_ON_START`, otherwise checking that
+/// every migration is applied), check the dependencies once, mark the
+/// service started, start the background workers, then keep checking the
+/// dependencies on an interval.
+pub(super) async fn start_up(
+    settings: Settings,
+    pool: database::Pool,
+    health: Arc<Health>,
+    background: BackgroundWork,
+) {
+    let cancel = background.cancel.clone();
+    let attempt = || prepare_database(settings.database.clone(), pool.clone());
+    let retries = attempt
+        .retry(
+            ExponentialBuilder::default()
+                .with_jitter()
+                .with_min_delay(Duration::from_millis(200))
+                .with_max_delay(Duration::from_secs(5))
+                .without_max_times(),
+        )
+        .notify(|err: &anyhow::Error, wait: Duration| {
+            tracing::warn!(error = %format_args!("{err:#}"), retry_in = ?wait, "start-up is waiting for the database");
+        });
+    tokio::select! {
+        () = cancel.cancelled() => return,
+        result = retries => if let Err(err) = result {
+            // Unreachable with unlimited retries; logged should that change.
+            tracing::error!(error = %format_args!("{err:#}"), "start-up gave up");
+            return;
+        },
+    }
+    let HealthSettings { interval, timeout } = settings.health;
+    health.check_all(timeout).await;
+    health.mark_started();
+    tracing::info!("start-up complete: database reached, migrations verified, listeners bound");
+    background.spawn();
+    health.run(interval, timeout, cancel).await;
+}
+
+/// The outbox worker: webhook sender (HTTP, or the log without
+/// `WEBHOOK_URL`) behind a circuit breaker, woken by `NOTIFY` when events
+/// are written.
+pub(super) fn delivery_worker(
+    settings: &Settings,
+    outbox: Arc<dyn OutboxStore>,
+    pool: &database::Pool,
+) -> anyhow::Result<OutboxWorker> {
+    let webhook = &settings.webhook;
+    let sender: Arc<dyn WebhookSender> = match (&webhook.url, &webhook.secret) {
+        (Some(url), Some(secret)) => {
+            let client = OutboundClient::new(ClientSettings {
+                request_timeout: webhook.timeout,
+                ..ClientSettings::default()
+            })?;
+            Arc::new(HttpWebhookSender::new(
+                client,
+                url.clone(),
+                SigningKey::parse(secret)?,
+                webhook.timeout,
+            ))
+        }
+        _ => Arc::new(LogWebhookSender),
+    };
+    let b = settings.breaker;
+    let breaker = Arc::new(Breaker::new(
+        "webhook",
+        BreakerPolicy {
+            window: b.window,
+            min_calls: b.min_calls,
+            failure_rate: b.failure_rate,
+            cool_down: b.cool_down,
+            half_open_calls: b.half_open_calls,
+        },
+    ));
+    let wake_ups = PgWakeUps::new(pool.clone());
+    let worker = DeliveryWorker::new(
+        outbox,
+        sender,
+        breaker,
+        WorkerSettings {
+            batch_size: settings.outbox.batch_size,
+            lease: settings.outbox.lease,
+            poll_interval: settings.outbox.poll_interval,
+            attempt_timeout: webhook.timeout,
+            retry: RetryPolicy {
+                max_attempts: webhook.max_attempts,
+                base: webhook.backoff_base,
+                cap: webhook.backoff_cap,
+            },
+        },
+    )
+    .with_wake_ups(Arc::new(wake_ups.clone()));
+    Ok(OutboxWorker {
+        worker: Arc::new(worker),
+        wake_ups,
+    })
+}
+
+/// One start-up attempt at the database; owns its arguments so the retry
+/// loop can call it again.
+async fn prepare_database(
+    database: config::DatabaseSettings,
+    pool: database::Pool,
+) -> anyhow::Result<()> {
+    if database.migrate_on_start {
+        database::migrate(&database).await
+    } else {
+        database::verify_migrations(&pool).await
+    }
+}
+
+/// Drains the metrics recorder's histogram buffers even when nobody
+/// scrapes.
+pub(super) async fn upkeep(metrics: telemetry::metrics::Metrics, cancel: CancellationToken) {
+    let mut ticker = tokio::time::interval(Duration::from_secs(5));
+    loop {
+        tokio::select! {
+            () = cancel.cancelled() => return,
+            _ = ticker.tick() => metrics.upkeep(),
+        }
+    }
+}
