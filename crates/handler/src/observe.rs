@@ -28,11 +28,6 @@ pub const UNMATCHED_ROUTE: &str = "unmatched";
 /// would otherwise drown the log.
 const QUIET_ROUTES: &[&str] = &["/healthz", "/startupz", "/readyz", "/metrics"];
 
-/// Upper bounds (seconds) of the request duration histogram buckets.
-pub const DURATION_BUCKETS: &[f64] = &[
-    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
-];
-
 /// Describes the metrics this module writes.
 pub fn describe_metrics() {
     metrics::describe_counter!(
