@@ -71,7 +71,8 @@ impl std::fmt::Debug for Metrics {
 }
 
 impl Metrics {
-    /// Installs the recorder (once per process) and describes every metric.
+    /// Installs the recorder (once per process), describes every metric and
+    /// registers at zero the series known in advance.
     ///
     /// # Errors
     /// When another recorder was installed by someone else.
@@ -136,6 +137,8 @@ impl Metrics {
     }
 }
 
+/// Describes every metric; each crate also registers at zero the series it
+/// can name in advance (see their `describe_metrics`).
 fn describe() {
     handler::describe_metrics();
     service::health::describe_metrics();
