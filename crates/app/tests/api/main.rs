@@ -20,6 +20,7 @@ mod errors;
 mod openapi;
 mod outbox;
 mod probes;
+mod prometheus;
 mod request_id;
 mod shutdown;
 mod slow_clients;
