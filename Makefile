@@ -27,8 +27,10 @@ COMPOSE ?= docker compose -f deploy/compose.yaml
 include mk/delivery.mk
 include mk/template.mk
 
-# The tests check the /metrics output with promtool (installed on demand).
+# The tests check the /metrics output with promtool, and the dashboard and
+# alerts against a real Prometheus server (both installed on demand).
 export PROMTOOL
+export PROMETHEUS
 
 .PHONY: help
 help: ## List the targets
@@ -50,7 +52,7 @@ build: ## Build the release binary (target/release/bulkhead)
 	$(CARGO) build --release -p bulkhead
 
 .PHONY: test
-test: tool-nextest tool-promtool ## Run every test (doc tests, then nextest) against local PostgreSQL and Redis
+test: tool-nextest tool-prometheus ## Run every test (doc tests, then nextest) against local PostgreSQL and Redis
 	$(CARGO) test --workspace --doc --quiet
 	$(CARGO) nextest run --workspace --all-targets --no-fail-fast
 

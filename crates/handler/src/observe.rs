@@ -32,12 +32,8 @@ pub const UNMATCHED_ROUTE: &str = "unmatched";
 /// would otherwise drown the log.
 const QUIET_ROUTES: &[&str] = &["/healthz", "/startupz", "/readyz", "/metrics"];
 
-/// Upper bounds (seconds) of the request duration histogram buckets.
-pub const DURATION_BUCKETS: &[f64] = &[
-    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
-];
-
-/// Describes the metrics this module writes.
+/// Describes the metrics this module writes, and registers at zero those
+/// without per-request labels.
 pub fn describe_metrics() {
     metrics::describe_counter!(
         "http_requests_total",
@@ -57,6 +53,11 @@ pub fn describe_metrics() {
         "http_requests_shed_total",
         "Requests refused with 503 because MAX_CONCURRENT_REQUESTS were in flight."
     );
+    // A counter that first appears with its first event hides that event
+    // from rate() and increase(): the first panic would never alert.
+    metrics::counter!("http_panics_total").increment(0);
+    metrics::counter!("http_requests_shed_total").increment(0);
+    metrics::gauge!("http_requests_in_flight").increment(0.0);
 }
 
 /// A method label from a fixed set: arbitrary methods would each make a

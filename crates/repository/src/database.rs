@@ -174,7 +174,8 @@ pub fn record_pool_metrics(pool: &PgPool) {
     metrics::gauge!("db_pool_max_connections").set(f64::from(pool.options().get_max_connections()));
 }
 
-/// Describes the metrics this module writes.
+/// Describes the metrics this module writes, and registers the acquire
+/// histogram (with zero counts), so that the first wait shows in rate().
 pub fn describe_metrics() {
     metrics::describe_gauge!(
         "db_pool_connections",
@@ -189,6 +190,7 @@ pub fn describe_metrics() {
         metrics::Unit::Seconds,
         "Time requests waited for a pooled PostgreSQL connection."
     );
+    let _ = metrics::histogram!("db_pool_acquire_duration_seconds");
 }
 
 /// PostgreSQL for `/readyz`: one `SELECT 1` through the pool.

@@ -1,9 +1,12 @@
 //! The admin listener: `/metrics` and `/debug/log-level`.
 
+use std::time::{Duration, Instant};
+
+use app::telemetry::metrics::HISTOGRAM_BUCKETS;
 use reqwest::{StatusCode, header};
 use serde_json::Value;
 
-use crate::helpers::{TestApp, assert_problem};
+use crate::helpers::{TestApp, assert_problem, metric_value};
 
 #[tokio::test]
 async fn metrics_use_route_templates_and_one_series_for_unmatched_paths() {
@@ -81,6 +84,81 @@ async fn metrics_pass_promtool() {
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
+}
+
+/// metrics-exporter-prometheus renders a histogram as a summary unless
+/// buckets were configured for its name; a summary has no `_bucket` series
+/// for `histogram_quantile` and cannot be summed across pods.
+#[tokio::test]
+async fn every_duration_metric_is_a_histogram_and_nothing_is_a_summary() {
+    let app = TestApp::builder()
+        .var("OUTBOX_POLL_INTERVAL", "20ms")
+        .spawn()
+        .await;
+    let user = app.create_user("h@example.com", "H").await;
+    let id = user["id"].as_str().unwrap();
+    assert_eq!(
+        app.get(&format!("/api/v1/users/{id}")).await.status(),
+        StatusCode::OK
+    );
+    // The outbox worker delivers the creation event to the log sender.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let text = loop {
+        let text = app.metrics().await;
+        if metric_value(&text, "worker_task_successes_total").is_some_and(|n| n >= 1.0) {
+            break text;
+        }
+        assert!(Instant::now() < deadline, "no event delivered:\n{text}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+
+    let summaries: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("# TYPE ") && l.ends_with(" summary"))
+        .collect();
+    assert!(summaries.is_empty(), "rendered as summaries: {summaries:?}");
+    for (name, buckets) in HISTOGRAM_BUCKETS {
+        assert!(
+            text.lines()
+                .any(|l| l == format!("# TYPE {name} histogram")),
+            "{name} is not a histogram:\n{text}"
+        );
+        assert_eq!(
+            bucket_bounds(&text, name),
+            buckets.to_vec(),
+            "{name}: rendered buckets differ from the configured ones:\n{text}"
+        );
+    }
+    for name in [
+        "http_request_duration_seconds",
+        "db_pool_acquire_duration_seconds",
+        "worker_task_duration_seconds",
+    ] {
+        assert!(
+            HISTOGRAM_BUCKETS.iter().any(|(n, _)| *n == name),
+            "{name} has no buckets configured"
+        );
+    }
+}
+
+/// The finite `le` bounds of the first series of histogram `name`.
+fn bucket_bounds(text: &str, name: &str) -> Vec<f64> {
+    let prefix = format!("{name}_bucket{{");
+    let mut bounds = Vec::new();
+    for line in text.lines().filter(|l| l.starts_with(&prefix)) {
+        let le = line
+            .split("le=\"")
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap();
+        if le == "+Inf" {
+            break;
+        }
+        bounds.push(le.parse().unwrap());
+    }
+    bounds
 }
 
 #[tokio::test]

@@ -21,6 +21,7 @@ mod first_run;
 mod openapi;
 mod outbox;
 mod probes;
+mod prometheus;
 mod request_id;
 mod security_headers;
 mod shutdown;

@@ -72,7 +72,10 @@ pub async fn supervise(worker: Arc<DeliveryWorker>, cancel: CancellationToken) {
     }
 }
 
-/// Describes the metrics this module writes.
+/// Describes the metrics this module writes, and registers at zero those
+/// without labels: a counter that first appears with its first event hides
+/// that event from rate() and increase(), so a worker's first restart or
+/// failure would never alert.
 pub fn describe_metrics() {
     metrics::describe_gauge!("worker_tasks_in_flight", "Outbox events being handled now.");
     metrics::describe_counter!("worker_task_successes_total", "Outbox events delivered.");
@@ -111,4 +114,18 @@ pub fn describe_metrics() {
         "circuit_breaker_transitions_total",
         "Circuit breaker state changes, by the state entered."
     );
+    for counter in [
+        "worker_task_successes_total",
+        "worker_task_failures_total",
+        "worker_task_errors_total",
+        "worker_task_panics_total",
+        "worker_task_timeouts_total",
+        "worker_task_retries_total",
+        "worker_restarts_total",
+    ] {
+        metrics::counter!(counter).increment(0);
+    }
+    metrics::gauge!("worker_tasks_in_flight").increment(0.0);
+    // Registering is enough: the histogram is rendered with zero counts.
+    let _ = metrics::histogram!("worker_task_duration_seconds");
 }

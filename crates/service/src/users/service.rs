@@ -225,10 +225,14 @@ impl Cache {
     }
 }
 
-/// Describes the metrics this module writes.
+/// Describes the metrics this module writes, and registers each cache
+/// result at zero, so that the first error of a process shows in rate().
 pub fn describe_metrics() {
     metrics::describe_counter!(
         "cache_requests_total",
         "User cache reads by result: hit, miss, or error (failed or timed out; served from the database)."
     );
+    for result in ["hit", "miss", "error"] {
+        metrics::counter!("cache_requests_total", "result" => result).increment(0);
+    }
 }
