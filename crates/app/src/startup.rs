@@ -17,15 +17,19 @@ use handler::{AppState, HttpLimits};
 use repository::cache::RedisUserCache;
 use repository::database::{self, PostgresCheck};
 use repository::outbox::PgOutboxStore;
+use repository::redis::RedisCache;
 use repository::users::PgUserStore;
+use service::cache::CacheGuard;
 use service::health::{DependencyCheck, Health};
 use service::outbox::OutboxStore;
-use service::users::{CachePolicy, UserCache, UserService};
+use service::users::{UserCache, UserService};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use self::background::{BackgroundWork, OutboxWorker, delivery_worker, start_up, upkeep};
+use self::background::{
+    BackgroundWork, OutboxWorker, cache_guard, delivery_worker, start_up, upkeep,
+};
 use crate::cli::{Cli, Command};
 use crate::telemetry::{self, Telemetry};
 
@@ -50,6 +54,7 @@ pub struct Application {
     settings: Settings,
     metrics: telemetry::metrics::Metrics,
     worker: Option<OutboxWorker>,
+    cache_guard: Option<Arc<CacheGuard>>,
 }
 
 /// How a run ended.
@@ -97,30 +102,40 @@ impl Application {
     ) -> anyhow::Result<Self> {
         let pool = database::pool(&settings.database)?;
         let store = Arc::new(PgUserStore::new(pool.clone()));
-        let mut checks: Vec<Arc<dyn DependencyCheck>> =
-            vec![Arc::new(PostgresCheck::new(pool.clone()))];
+        let mut checks: Vec<Arc<dyn DependencyCheck>> = vec![Arc::new(PostgresCheck::new(
+            &settings.database,
+            settings.health.timeout,
+        )?)];
+        let mut breakers = Vec::new();
         let cache = match &settings.cache {
             None => None,
             Some(c) => {
-                let redis = RedisUserCache::new(c)?;
+                let redis = RedisCache::new(c)?;
                 checks.push(Arc::new(redis.check()));
-                let cache: Arc<dyn UserCache> = Arc::new(redis);
-                Some((
-                    cache,
-                    CachePolicy {
-                        ttl: c.ttl,
-                        timeout: c.timeout,
-                    },
-                ))
+                let guard = Arc::new(cache_guard(c, Arc::new(redis.clone())));
+                breakers.push(guard.breaker());
+                let cache: Arc<dyn UserCache> = Arc::new(RedisUserCache::new(redis));
+                Some((cache, guard))
             }
         };
-        let health = Arc::new(Health::new(checks));
+        let cache_guard = cache.as_ref().map(|(_, guard)| Arc::clone(guard));
         let outbox: Arc<dyn OutboxStore> = Arc::new(PgOutboxStore::new(pool.clone()));
         let worker = settings
             .outbox
             .worker_enabled
             .then(|| delivery_worker(&settings, Arc::clone(&outbox), &pool))
             .transpose()?;
+        if let Some(worker) = &worker {
+            breakers.push(worker.breaker());
+        }
+        let health = Arc::new(
+            Health::new(checks)
+                .with_thresholds(
+                    settings.health.failure_threshold,
+                    settings.health.success_threshold,
+                )
+                .with_breakers(breakers),
+        );
         let users = Arc::new(UserService::new(store, cache));
         let router = handler::router(
             AppState {
@@ -151,6 +166,7 @@ impl Application {
             settings,
             metrics: telemetry.metrics.clone(),
             worker,
+            cache_guard,
         })
     }
 
@@ -202,6 +218,7 @@ impl Application {
             settings,
             metrics,
             worker,
+            cache_guard,
         } = self;
         tracing::info!(
             addr = %server.local_addr()?,
@@ -224,6 +241,10 @@ impl Application {
             },
         ));
         tasks.spawn(upkeep(metrics, cancel.clone()));
+        if let Some(guard) = cache_guard {
+            let cancel = cancel.clone();
+            tasks.spawn(async move { guard.repair(cancel).await });
+        }
 
         let stop_admin = CancellationToken::new();
         let admin =

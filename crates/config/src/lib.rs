@@ -145,6 +145,12 @@ pub struct HealthSettings {
     pub interval: Duration,
     /// Limit of one check (`HEALTH_CHECK_TIMEOUT`).
     pub timeout: Duration,
+    /// Consecutive failures before a dependency is down
+    /// (`HEALTH_FAILURE_THRESHOLD`).
+    pub failure_threshold: u32,
+    /// Consecutive successes before it is up again
+    /// (`HEALTH_SUCCESS_THRESHOLD`).
+    pub success_threshold: u32,
 }
 
 /// OpenTelemetry tracing, from the standard `OTEL_*` variables.
@@ -208,6 +214,9 @@ pub struct CacheSettings {
     pub timeout: Duration,
     /// Prefix of every key this service writes (`CACHE_KEY_PREFIX`).
     pub key_prefix: String,
+    /// How long the cache's circuit breaker stays open
+    /// (`CACHE_BREAKER_COOL_DOWN`).
+    pub breaker_cool_down: Duration,
 }
 
 /// Every problem found while loading settings.

@@ -37,6 +37,8 @@ struct Raw {
     shutdown_timeout: Option<String>,
     health_check_interval: Option<String>,
     health_check_timeout: Option<String>,
+    health_failure_threshold: Option<String>,
+    health_success_threshold: Option<String>,
     database_url: Option<SecretString>,
     database_max_connections: Option<String>,
     database_min_connections: Option<String>,
@@ -49,6 +51,7 @@ struct Raw {
     cache_ttl: Option<String>,
     cache_timeout: Option<String>,
     cache_key_prefix: Option<String>,
+    cache_breaker_cool_down: Option<String>,
     outbox_worker_enabled: Option<String>,
     outbox_batch_size: Option<String>,
     outbox_poll_interval: Option<String>,
@@ -196,6 +199,16 @@ where
         raw.health_check_timeout,
         positive_duration,
     );
+    let health_failures = p.field(
+        "HEALTH_FAILURE_THRESHOLD",
+        raw.health_failure_threshold,
+        positive_u32,
+    );
+    let health_successes = p.field(
+        "HEALTH_SUCCESS_THRESHOLD",
+        raw.health_success_threshold,
+        positive_u32,
+    );
 
     let database_url = match raw.database_url {
         None => {
@@ -248,6 +261,11 @@ where
     let cache_ttl = p.field("CACHE_TTL", raw.cache_ttl, positive_duration);
     let cache_timeout = p.field("CACHE_TIMEOUT", raw.cache_timeout, positive_duration);
     let cache_key_prefix = p.field("CACHE_KEY_PREFIX", raw.cache_key_prefix, key_prefix);
+    let cache_breaker_cool_down = p.field(
+        "CACHE_BREAKER_COOL_DOWN",
+        raw.cache_breaker_cool_down,
+        positive_duration,
+    );
 
     let worker_enabled = p.field("OUTBOX_WORKER_ENABLED", raw.outbox_worker_enabled, boolean);
     let batch_size = p.field("OUTBOX_BATCH_SIZE", raw.outbox_batch_size, positive_u32);
@@ -412,6 +430,8 @@ where
             health: HealthSettings {
                 interval: health_interval?,
                 timeout: health_timeout?,
+                failure_threshold: health_failures?,
+                success_threshold: health_successes?,
             },
             database: DatabaseSettings {
                 url: database_url?,
@@ -430,6 +450,7 @@ where
                     ttl: cache_ttl?,
                     timeout: cache_timeout?,
                     key_prefix: cache_key_prefix?,
+                    breaker_cool_down: cache_breaker_cool_down?,
                 }),
             },
             tracing: TracingSettings {

@@ -102,6 +102,16 @@ pub const VARIABLES: &[Variable] = &[
         "1s",
         "Most time one dependency check may take; below HEALTH_CHECK_INTERVAL.",
     ),
+    var(
+        "HEALTH_FAILURE_THRESHOLD",
+        "3",
+        "Consecutive failed checks before a required dependency counts as down (readiness 503), so a blip never takes every replica out at once.",
+    ),
+    var(
+        "HEALTH_SUCCESS_THRESHOLD",
+        "2",
+        "Consecutive successful checks before a dependency that was down counts as up again.",
+    ),
     Variable {
         name: "DATABASE_URL",
         default: None,
@@ -161,6 +171,11 @@ pub const VARIABLES: &[Variable] = &[
         "CACHE_KEY_PREFIX",
         "bulkhead",
         "Prefix of every Redis key the service writes, so several services can share one Redis.",
+    ),
+    var(
+        "CACHE_BREAKER_COOL_DOWN",
+        "5s",
+        "After repeated cache failures or timeouts, how long reads skip Redis before a trial call.",
     ),
     var(
         "OUTBOX_WORKER_ENABLED",

@@ -61,11 +61,14 @@ struct Readiness {
     started: bool,
     shutting_down: bool,
     dependencies: BTreeMap<&'static str, Dependency>,
+    /// Each circuit breaker's state: `closed`, `half_open` or `open`.
+    breakers: BTreeMap<&'static str, &'static str>,
 }
 
 /// `200` when started, not shutting down, and every required dependency
-/// answered its last check (`degraded` when only the cache is down);
-/// `503` otherwise. The body shows each dependency.
+/// answered its recent checks (`degraded` when only the cache is down or a
+/// circuit breaker is not closed); `503` otherwise. The body shows each
+/// dependency and breaker.
 async fn readyz(State(health): State<Arc<Health>>) -> Response {
     let readiness = health.readiness();
     let status = if readiness.status.accepts_traffic() {
@@ -89,6 +92,11 @@ async fn readyz(State(health): State<Arc<Health>>) -> Response {
                     },
                 )
             })
+            .collect(),
+        breakers: readiness
+            .breakers
+            .into_iter()
+            .map(|(name, state)| (name, state.as_str()))
             .collect(),
     };
     (status, Json(body)).into_response()

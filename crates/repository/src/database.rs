@@ -200,9 +200,24 @@ pub struct PostgresCheck {
 }
 
 impl PostgresCheck {
-    /// A check over `pool`.
-    pub const fn new(pool: PgPool) -> Self {
-        Self { pool }
+    /// A check over a connection of its own, never one of the request
+    /// pool's: a saturated pool is not a dead database, and must not turn
+    /// every replica NotReady at once. It waits at most `acquire_timeout`
+    /// (the check's own timeout bounds the whole check anyway).
+    ///
+    /// # Errors
+    /// When `DATABASE_URL` does not parse.
+    pub fn new(settings: &DatabaseSettings, acquire_timeout: Duration) -> anyhow::Result<Self> {
+        let options = connect_options(settings)?;
+        Ok(Self {
+            pool: PgPoolOptions::new()
+                .max_connections(1)
+                .min_connections(0)
+                .acquire_timeout(acquire_timeout)
+                .idle_timeout(settings.idle_timeout)
+                .max_lifetime(settings.max_lifetime)
+                .connect_lazy_with(options),
+        })
     }
 }
 

@@ -9,10 +9,14 @@
 //! - [`users`]: [`PgUserStore`](users::PgUserStore), the users table.
 //! - [`outbox`]: [`PgOutboxStore`](outbox::PgOutboxStore), the outbox
 //!   table: claims with `SKIP LOCKED` and a lease.
+//! - [`redis`]: [`RedisCache`](redis::RedisCache), the Redis connection
+//!   every cache shares, its readiness check, and the cache epoch a reset
+//!   renews.
 //! - [`cache`]: [`RedisUserCache`](cache::RedisUserCache), the versioned
-//!   read cache.
+//!   read cache of users.
 
 pub mod cache;
 pub mod database;
 pub mod outbox;
+pub mod redis;
 pub mod users;

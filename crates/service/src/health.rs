@@ -2,14 +2,21 @@
 //!
 //! Dependencies are checked in the background on an interval, each with a
 //! timeout, and the results kept here; the probes only read them, so a flood
-//! of probes never reaches a dependency.
+//! of probes never reaches a dependency. A dependency that was up counts as
+//! down only after `failure_threshold` consecutive failed checks, and one
+//! that was down as up only after `success_threshold` consecutive
+//! successes, so a one-check blip never takes every replica out of the load
+//! balancer at once. The first check decides at once. Circuit breakers
+//! that are not closed make a ready service `degraded`.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use tokio_util::sync::CancellationToken;
+
+use crate::breaker::{Breaker, BreakerState};
 
 /// A dependency the service checks: the port the repository implements for
 /// PostgreSQL and Redis.
@@ -38,22 +45,6 @@ pub enum DependencyState {
 }
 
 impl DependencyState {
-    const fn from_u8(value: u8) -> Self {
-        match value {
-            1 => Self::Up,
-            2 => Self::Down,
-            _ => Self::Unknown,
-        }
-    }
-
-    const fn as_u8(self) -> u8 {
-        match self {
-            Self::Unknown => 0,
-            Self::Up => 1,
-            Self::Down => 2,
-        }
-    }
-
     /// Its name in `/readyz`.
     pub const fn as_str(self) -> &'static str {
         match self {
@@ -102,11 +93,57 @@ pub struct Readiness {
     pub shutting_down: bool,
     /// Each dependency's name, state, and whether it is required.
     pub dependencies: Vec<(&'static str, DependencyState, bool)>,
+    /// Each circuit breaker's name and state.
+    pub breakers: Vec<(&'static str, BreakerState)>,
+}
+
+/// A dependency's state and its current run of equal results.
+#[derive(Debug, Clone, Copy)]
+struct Tally {
+    state: DependencyState,
+    successes: u32,
+    failures: u32,
+}
+
+impl Tally {
+    /// Adds one check's result and returns the state before it.
+    fn add(&mut self, ok: bool, thresholds: (u32, u32)) -> DependencyState {
+        let before = self.state;
+        let (failure_threshold, success_threshold) = thresholds;
+        if ok {
+            self.successes = self.successes.saturating_add(1);
+            self.failures = 0;
+        } else {
+            self.failures = self.failures.saturating_add(1);
+            self.successes = 0;
+        }
+        self.state = match (before, ok) {
+            (DependencyState::Unknown, true) => DependencyState::Up,
+            (DependencyState::Unknown, false) => DependencyState::Down,
+            (DependencyState::Up, false) if self.failures >= failure_threshold => {
+                DependencyState::Down
+            }
+            (DependencyState::Down, true) if self.successes >= success_threshold => {
+                DependencyState::Up
+            }
+            (state, _) => state,
+        };
+        before
+    }
 }
 
 struct Dependency {
     check: Arc<dyn DependencyCheck>,
-    state: AtomicU8,
+    tally: Mutex<Tally>,
+}
+
+impl Dependency {
+    fn tally(&self) -> std::sync::MutexGuard<'_, Tally> {
+        // A tally is plain numbers, whole even after a panic.
+        self.tally
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
 }
 
 /// Start-up, shutdown and dependency state.
@@ -114,6 +151,9 @@ pub struct Health {
     started: AtomicBool,
     shutting_down: AtomicBool,
     dependencies: Vec<Dependency>,
+    breakers: Vec<Arc<Breaker>>,
+    /// Consecutive failures to go down, successes to come back up.
+    thresholds: (u32, u32),
 }
 
 impl std::fmt::Debug for Health {
@@ -125,7 +165,8 @@ impl std::fmt::Debug for Health {
 }
 
 impl Health {
-    /// State for these dependencies, none checked yet, not started.
+    /// State for these dependencies, none checked yet, not started; every
+    /// check's result counts at once until [`Health::with_thresholds`].
     pub fn new(checks: Vec<Arc<dyn DependencyCheck>>) -> Self {
         let health = Self {
             started: AtomicBool::new(false),
@@ -134,12 +175,35 @@ impl Health {
                 .into_iter()
                 .map(|check| Dependency {
                     check,
-                    state: AtomicU8::new(DependencyState::Unknown.as_u8()),
+                    tally: Mutex::new(Tally {
+                        state: DependencyState::Unknown,
+                        successes: 0,
+                        failures: 0,
+                    }),
                 })
                 .collect(),
+            breakers: Vec::new(),
+            thresholds: (1, 1),
         };
         health.publish();
         health
+    }
+
+    /// The same, going down after `failures` consecutive failed checks and
+    /// up again after `successes` consecutive successful ones (each at
+    /// least 1).
+    #[must_use]
+    pub fn with_thresholds(mut self, failures: u32, successes: u32) -> Self {
+        self.thresholds = (failures.max(1), successes.max(1));
+        self
+    }
+
+    /// The same, also reporting these circuit breakers: one that is not
+    /// closed makes a ready service `degraded`.
+    #[must_use]
+    pub fn with_breakers(mut self, breakers: Vec<Arc<Breaker>>) -> Self {
+        self.breakers = breakers;
+        self
     }
 
     /// Start-up has finished: `/startupz` turns `200`.
@@ -166,20 +230,22 @@ impl Health {
         let dependencies: Vec<_> = self
             .dependencies
             .iter()
-            .map(|d| {
-                (
-                    d.check.name(),
-                    DependencyState::from_u8(d.state.load(Ordering::SeqCst)),
-                    d.check.required(),
-                )
-            })
+            .map(|d| (d.check.name(), d.tally().state, d.check.required()))
+            .collect();
+        let breakers: Vec<_> = self
+            .breakers
+            .iter()
+            .map(|b| (b.name(), b.state()))
             .collect();
         let required_up = dependencies
             .iter()
             .all(|(_, state, required)| !required || *state == DependencyState::Up);
         let optional_up = dependencies
             .iter()
-            .all(|(_, state, required)| *required || *state == DependencyState::Up);
+            .all(|(_, state, required)| *required || *state == DependencyState::Up)
+            && breakers
+                .iter()
+                .all(|(_, state)| *state == BreakerState::Closed);
         let status = if !started || shutting_down || !required_up {
             ReadinessStatus::NotReady
         } else if optional_up {
@@ -192,6 +258,7 @@ impl Health {
             started,
             shutting_down,
             dependencies,
+            breakers,
         }
     }
 
@@ -203,20 +270,19 @@ impl Health {
                 Ok(result) => result,
                 Err(_) => Err(anyhow::anyhow!("no answer within {timeout:?}")),
             };
-            let state = if result.is_ok() {
-                DependencyState::Up
-            } else {
-                DependencyState::Down
+            let (before, state) = {
+                let mut tally = d.tally();
+                let before = tally.add(result.is_ok(), self.thresholds);
+                (before, tally.state)
             };
-            let before = DependencyState::from_u8(d.state.swap(state.as_u8(), Ordering::SeqCst));
             let name = d.check.name();
-            match (before, result) {
-                (DependencyState::Up, Ok(())) | (DependencyState::Down, Err(_)) => {}
-                (_, Ok(())) => tracing::info!(dependency = name, "dependency is up"),
-                (_, Err(err)) if d.check.required() => {
+            match (before == state, result) {
+                (true, _) => {}
+                (false, Ok(())) => tracing::info!(dependency = name, "dependency is up"),
+                (false, Err(err)) if d.check.required() => {
                     tracing::error!(dependency = name, error = %format_args!("{err:#}"), "required dependency is down");
                 }
-                (_, Err(err)) => {
+                (false, Err(err)) => {
                     tracing::warn!(dependency = name, error = %format_args!("{err:#}"), "optional dependency is down");
                 }
             }
@@ -280,135 +346,4 @@ pub fn describe_metrics() {
 }
 
 #[cfg(test)]
-mod tests {
-    use std::sync::atomic::AtomicBool;
-
-    use super::*;
-
-    struct Switch {
-        name: &'static str,
-        required: bool,
-        up: AtomicBool,
-        hang: AtomicBool,
-    }
-
-    impl Switch {
-        fn new(name: &'static str, required: bool) -> Arc<Self> {
-            Arc::new(Self {
-                name,
-                required,
-                up: AtomicBool::new(true),
-                hang: AtomicBool::new(false),
-            })
-        }
-    }
-
-    #[async_trait]
-    impl DependencyCheck for Switch {
-        fn name(&self) -> &'static str {
-            self.name
-        }
-        fn required(&self) -> bool {
-            self.required
-        }
-        async fn check(&self) -> anyhow::Result<()> {
-            if self.hang.load(Ordering::SeqCst) {
-                std::future::pending::<()>().await;
-            }
-            if self.up.load(Ordering::SeqCst) {
-                Ok(())
-            } else {
-                Err(anyhow::anyhow!("switched off"))
-            }
-        }
-    }
-
-    fn health() -> (Health, Arc<Switch>, Arc<Switch>) {
-        let db = Switch::new("postgres", true);
-        let cache = Switch::new("redis", false);
-        let checks: Vec<Arc<dyn DependencyCheck>> = vec![db.clone(), cache.clone()];
-        (Health::new(checks), db, cache)
-    }
-
-    #[tokio::test]
-    async fn not_ready_until_started_and_checked() {
-        let (health, _, _) = health();
-        assert_eq!(health.readiness().status, ReadinessStatus::NotReady);
-        health.mark_started();
-        assert_eq!(
-            health.readiness().status,
-            ReadinessStatus::NotReady,
-            "unchecked"
-        );
-        health.check_all(Duration::from_secs(1)).await;
-        assert_eq!(health.readiness().status, ReadinessStatus::Ready);
-    }
-
-    #[tokio::test]
-    async fn optional_down_is_degraded_required_down_is_not_ready() {
-        let (health, db, cache) = health();
-        health.mark_started();
-        cache.up.store(false, Ordering::SeqCst);
-        health.check_all(Duration::from_secs(1)).await;
-        let r = health.readiness();
-        assert_eq!(r.status, ReadinessStatus::Degraded);
-        assert!(r.status.accepts_traffic());
-        assert_eq!(r.dependencies[1], ("redis", DependencyState::Down, false));
-
-        db.up.store(false, Ordering::SeqCst);
-        health.check_all(Duration::from_secs(1)).await;
-        assert_eq!(health.readiness().status, ReadinessStatus::NotReady);
-
-        db.up.store(true, Ordering::SeqCst);
-        cache.up.store(true, Ordering::SeqCst);
-        health.check_all(Duration::from_secs(1)).await;
-        assert_eq!(health.readiness().status, ReadinessStatus::Ready);
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn a_hung_check_counts_as_down_after_the_timeout() {
-        let (health, db, _) = health();
-        health.mark_started();
-        db.hang.store(true, Ordering::SeqCst);
-        let started = tokio::time::Instant::now();
-        health.check_all(Duration::from_millis(500)).await;
-        assert_eq!(started.elapsed(), Duration::from_millis(500));
-        assert_eq!(health.readiness().dependencies[0].1, DependencyState::Down);
-    }
-
-    #[tokio::test]
-    async fn shutdown_fails_readiness_for_good() {
-        let (health, _, _) = health();
-        health.mark_started();
-        health.check_all(Duration::from_secs(1)).await;
-        health.begin_shutdown();
-        health.check_all(Duration::from_secs(1)).await;
-        let r = health.readiness();
-        assert_eq!(r.status, ReadinessStatus::NotReady);
-        assert!(r.shutting_down);
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn the_loop_checks_on_its_interval_and_stops_when_cancelled() {
-        let (health, db, _) = health();
-        let health = Arc::new(health);
-        health.mark_started();
-        let cancel = CancellationToken::new();
-        let task = tokio::spawn(Arc::clone(&health).run(
-            Duration::from_secs(2),
-            Duration::from_secs(1),
-            cancel.clone(),
-        ));
-        tokio::time::sleep(Duration::from_millis(10)).await;
-        assert_eq!(
-            health.readiness().status,
-            ReadinessStatus::Ready,
-            "first tick is immediate"
-        );
-        db.up.store(false, Ordering::SeqCst);
-        tokio::time::sleep(Duration::from_secs(2)).await;
-        assert_eq!(health.readiness().status, ReadinessStatus::NotReady);
-        cancel.cancel();
-        task.await.unwrap();
-    }
-}
+mod tests;

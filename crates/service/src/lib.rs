@@ -6,6 +6,10 @@
 //! the ports; the binary wires them together.
 //!
 //! # Layout
+//! - [`breaker`]: the circuit breaker any call to a dependency can sit
+//!   behind (the webhook, the cache).
+//! - [`cache`]: the guard every cache call passes (timeout, breaker, and
+//!   no trust after a failed invalidation until a reset).
 //! - [`health`]: start-up, readiness and dependency state behind the
 //!   probes, and the background loop that checks dependencies.
 //! - [`users`]: the example resource. Its module shows the pattern a new
@@ -13,6 +17,8 @@
 //!   store and one for the cache, and a service that owns transactions, the
 //!   cache-aside policy and the mapping of store errors to domain errors.
 
+pub mod breaker;
+pub mod cache;
 pub mod health;
 pub mod outbox;
 pub mod users;

@@ -10,14 +10,12 @@
 //! backoff, or dead). The worker knows no resource: an event it cannot
 //! send is dead alone, with the reason.
 
-mod breaker;
 mod model;
 mod ports;
 mod retry;
 mod supervise;
 mod worker;
 
-pub use self::breaker::{Breaker, BreakerPolicy, BreakerState, Permit};
 pub use self::model::{
     EventId, EventStatus, EventType, EventTypeError, NewEvent, OutboxEvent, WebhookMessage,
 };

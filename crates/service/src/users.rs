@@ -14,6 +14,6 @@ pub use self::model::{EmptyPatch, NewUser, User, UserId, UserPatch};
 pub use self::name::{UserName, UserNameError};
 pub use self::page::{Cursor, CursorError, Page, PageLimit, PageLimitError};
 pub use self::ports::{
-    CacheError, StoreError, USERS_EMAIL_UNIQUE, UserCache, UserStore, UserTransaction,
+    CacheLookup, StoreError, USERS_EMAIL_UNIQUE, UserCache, UserStore, UserTransaction,
 };
-pub use self::service::{CachePolicy, UserError, UserService, describe_metrics};
+pub use self::service::{UserError, UserService, describe_metrics};

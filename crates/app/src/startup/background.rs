@@ -6,26 +6,64 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use backon::{ExponentialBuilder, Retryable as _};
-use config::{HealthSettings, Settings};
+use config::{CacheSettings, HealthSettings, Settings};
 use outbound::http::{ClientSettings, OutboundClient};
 use outbound::webhook::{HttpWebhookSender, LogWebhookSender, SigningKey};
 use repository::database;
 use repository::outbox::PgWakeUps;
+use service::breaker::{Breaker, BreakerPolicy};
+use service::cache::{CacheGuard, CachePolicy, CacheReset};
 use service::health::Health;
 use service::outbox::{
-    self, Breaker, BreakerPolicy, DeliveryWorker, OutboxStore, RetryPolicy, WebhookSender,
-    WorkerSettings,
+    self, DeliveryWorker, OutboxStore, RetryPolicy, WebhookSender, WorkerSettings,
 };
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::telemetry;
 
-/// The outbox worker and what wakes it.
+/// The outbox worker, what wakes it, and the breaker before its webhook.
 #[derive(Debug)]
 pub(super) struct OutboxWorker {
     worker: Arc<DeliveryWorker>,
     wake_ups: PgWakeUps,
+    breaker: Arc<Breaker>,
+}
+
+impl OutboxWorker {
+    /// The webhook's breaker, for readiness.
+    pub(super) fn breaker(&self) -> Arc<Breaker> {
+        Arc::clone(&self.breaker)
+    }
+}
+
+/// How often a distrusted cache is reset: the longest another replica may
+/// serve what a failed invalidation left, once Redis answers again.
+pub(super) const CACHE_REPAIR_INTERVAL: Duration = Duration::from_secs(1);
+
+/// The guard around every cache call: `CACHE_TIMEOUT`, a breaker that
+/// opens when half of the last 20 calls (at least 5) failed, for
+/// `CACHE_BREAKER_COOL_DOWN`, and no trust after a failed invalidation.
+pub(super) fn cache_guard(settings: &CacheSettings, reset: Arc<dyn CacheReset>) -> CacheGuard {
+    let breaker = Breaker::new(
+        "redis",
+        BreakerPolicy {
+            window: 20,
+            min_calls: 5,
+            failure_rate: 0.5,
+            cool_down: settings.breaker_cool_down,
+            half_open_calls: 1,
+        },
+    );
+    CacheGuard::new(
+        reset,
+        CachePolicy {
+            ttl: settings.ttl,
+            timeout: settings.timeout,
+            repair_interval: CACHE_REPAIR_INTERVAL,
+        },
+        Arc::new(breaker),
+    )
 }
 
 /// The background work that needs a started service: it is spawned by
@@ -40,7 +78,9 @@ pub(super) struct BackgroundWork {
 impl BackgroundWork {
     pub(super) fn spawn(self) {
         match self.worker {
-            Some(OutboxWorker { worker, wake_ups }) => {
+            Some(OutboxWorker {
+                worker, wake_ups, ..
+            }) => {
                 let cancel = self.cancel.clone();
                 self.tasks.spawn(async move {
                     tokio::select! {
@@ -91,7 +131,9 @@ pub(super) async fn start_up(
             return;
         },
     }
-    let HealthSettings { interval, timeout } = settings.health;
+    let HealthSettings {
+        interval, timeout, ..
+    } = settings.health;
     health.check_all(timeout).await;
     health.mark_started();
     tracing::info!("start-up complete: database reached, migrations verified, listeners bound");
@@ -138,7 +180,7 @@ pub(super) fn delivery_worker(
     let worker = DeliveryWorker::new(
         outbox,
         sender,
-        breaker,
+        Arc::clone(&breaker),
         WorkerSettings {
             batch_size: settings.outbox.batch_size,
             lease: settings.outbox.lease,
@@ -155,6 +197,7 @@ pub(super) fn delivery_worker(
     Ok(OutboxWorker {
         worker: Arc::new(worker),
         wake_ups,
+        breaker,
     })
 }
 

@@ -141,6 +141,7 @@ impl Metrics {
 /// can name in advance (see their `describe_metrics`).
 fn describe() {
     handler::describe_metrics();
+    service::cache::describe_metrics();
     service::health::describe_metrics();
     service::users::describe_metrics();
     service::outbox::describe_metrics();

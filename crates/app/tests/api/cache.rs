@@ -19,11 +19,19 @@ async fn a_read_fills_the_cache_and_later_reads_are_served_from_it() {
     let path = format!("/api/v1/users/{id}");
     let mut redis = app.redis().await;
 
-    let cached: Option<String> = redis.hget(app.cache_key(id), "d").await.unwrap();
-    assert!(cached.is_none(), "creation does not fill the cache");
-    assert_eq!(app.get(&path).await.json::<Value>().await.unwrap(), user);
-    let cached: Option<String> = redis.hget(app.cache_key(id), "d").await.unwrap();
-    assert!(cached.is_some(), "the read filled the cache");
+    assert!(
+        app.cached_user(id).await.is_none(),
+        "creation does not fill the cache"
+    );
+    // The first read finds no epoch yet and starts one; the next fills.
+    for _ in 0..2 {
+        assert_eq!(app.get(&path).await.json::<Value>().await.unwrap(), user);
+    }
+    assert_eq!(
+        app.cached_user(id).await.as_ref(),
+        Some(&user),
+        "the read filled the cache"
+    );
     let ttl: i64 = redis.pttl(app.cache_key(id)).await.unwrap();
     assert!(ttl > 0, "entries expire");
 
@@ -70,7 +78,10 @@ async fn a_fill_older_than_an_invalidation_is_refused() {
     let user = app.create_user("race@example.com", "Old").await;
     let id = user["id"].as_str().unwrap();
     let path = format!("/api/v1/users/{id}");
-    let mut redis = app.redis().await;
+    // Two reads: the first starts the epoch, the second caches the user.
+    for _ in 0..2 {
+        assert_eq!(app.get(&path).await.status(), StatusCode::OK);
+    }
 
     let patched: Value = app
         .patch_json(&path, &json!({ "name": "New" }))
@@ -78,7 +89,8 @@ async fn a_fill_older_than_an_invalidation_is_refused() {
         .json()
         .await
         .unwrap();
-    let invalidated_at: String = redis.hget(app.cache_key(id), "v").await.unwrap();
+    let (epoch, invalidated_at, data) = app.cache_entry(id).await.unwrap();
+    assert!(data.is_empty(), "the invalidation left a marker");
 
     // Replay the slow reader's late fill with the old row, through the same
     // script the application uses.
@@ -88,7 +100,9 @@ async fn a_fill_older_than_an_invalidation_is_refused() {
         ("CACHE_KEY_PREFIX", app.cache_prefix.as_str()),
     ])
     .unwrap();
-    let cache = repository::cache::RedisUserCache::new(settings.cache.as_ref().unwrap()).unwrap();
+    let cache = repository::cache::RedisUserCache::new(
+        repository::redis::RedisCache::new(settings.cache.as_ref().unwrap()).unwrap(),
+    );
     let old = service::users::User {
         id: service::users::UserId::from_uuid(id.parse().unwrap()),
         email: service::users::Email::parse("race@example.com").unwrap(),
@@ -105,9 +119,16 @@ async fn a_fill_older_than_an_invalidation_is_refused() {
         .unwrap(),
     };
     use service::users::UserCache as _;
-    cache.fill(&old, Duration::from_secs(60)).await.unwrap();
-    let data: Option<String> = redis.hget(app.cache_key(id), "d").await.unwrap();
-    assert!(data.is_none(), "the stale fill was refused");
+    // The reader saw the current epoch before loading the old row.
+    let epoch = service::cache::CacheEpoch(epoch);
+    cache
+        .fill(&old, &epoch, Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert!(
+        app.cached_user(id).await.is_none(),
+        "the stale fill was refused"
+    );
     assert_eq!(invalidated_at, patched_version(&patched));
 
     let fetched: Value = app.get(&path).await.json().await.unwrap();
@@ -192,17 +213,23 @@ async fn the_cache_reconnects_when_redis_returns() {
     let path = format!("/api/v1/users/{id}");
     let mut redis = app.redis().await;
 
-    assert_eq!(app.get(&path).await.status(), StatusCode::OK);
-    let cached: bool = redis.hexists(app.cache_key(id), "d").await.unwrap();
-    assert!(cached, "filled while Redis was up");
+    for _ in 0..2 {
+        assert_eq!(app.get(&path).await.status(), StatusCode::OK);
+    }
+    assert!(
+        app.cached_user(id).await.is_some(),
+        "filled while Redis was up"
+    );
 
     proxy.cut();
     let _: () = redis.del(app.cache_key(id)).await.unwrap();
     for _ in 0..3 {
         assert_eq!(app.get(&path).await.status(), StatusCode::OK);
     }
-    let cached: bool = redis.hexists(app.cache_key(id), "d").await.unwrap();
-    assert!(!cached, "nothing reaches Redis while it is cut off");
+    assert!(
+        app.cache_entry(id).await.is_none(),
+        "nothing reaches Redis while it is cut off"
+    );
 
     proxy.restore();
     // The connection manager reconnects on the next commands; poll (each
@@ -210,7 +237,7 @@ async fn the_cache_reconnects_when_redis_returns() {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         assert_eq!(app.get(&path).await.status(), StatusCode::OK);
-        if redis.hexists(app.cache_key(id), "d").await.unwrap() {
+        if app.cached_user(id).await.is_some() {
             break;
         }
         assert!(Instant::now() < deadline, "the cache never came back");

@@ -289,7 +289,38 @@ impl TestApp {
 
     /// The Redis key the application uses for a user.
     pub fn cache_key(&self, id: &str) -> String {
-        format!("{}:user:v1:{id}", self.cache_prefix)
+        format!("{}:user:v2:{id}", self.cache_prefix)
+    }
+
+    /// The cached user as the service would read it: `None` without an
+    /// entry of the current epoch with data (missing, a marker, or an entry
+    /// of an older epoch).
+    pub async fn cached_user(&self, id: &str) -> Option<Value> {
+        let (epoch, _version, json) = self.cache_entry(id).await?;
+        let current: Option<String> = redis::cmd("GET")
+            .arg(format!("{}:epoch", self.cache_prefix))
+            .query_async(&mut self.redis().await)
+            .await
+            .unwrap();
+        (current.as_deref() == Some(epoch.as_str()) && !json.is_empty())
+            .then(|| serde_json::from_str(&json).unwrap())
+    }
+
+    /// The raw entry of a user: epoch, version, and JSON (empty for a
+    /// marker).
+    pub async fn cache_entry(&self, id: &str) -> Option<(String, String, String)> {
+        let raw: Option<String> = redis::cmd("GET")
+            .arg(self.cache_key(id))
+            .query_async(&mut self.redis().await)
+            .await
+            .unwrap();
+        let raw = raw?;
+        let mut parts = raw.splitn(3, ' ');
+        Some((
+            parts.next()?.to_owned(),
+            parts.next()?.to_owned(),
+            parts.next()?.to_owned(),
+        ))
     }
 
     /// Sends the shutdown signal without waiting for the stop.

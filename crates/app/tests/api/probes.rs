@@ -42,6 +42,7 @@ async fn started_and_ready_with_every_dependency_up() {
                 "postgres": { "status": "up", "required": true },
                 "redis": { "status": "up", "required": false },
             },
+            "breakers": { "redis": "closed", "webhook": "closed" },
         })
     );
 }

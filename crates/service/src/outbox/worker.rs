@@ -11,8 +11,10 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
 use super::supervise::{panic_message, record_metrics};
+use crate::breaker::Breaker;
+
 use super::{
-    Breaker, Claimed, EventStatus, EventType, OutboxStore, RetryPolicy, SendOutcome, WakeUps,
+    Claimed, EventStatus, EventType, OutboxStore, RetryPolicy, SendOutcome, WakeUps,
     WebhookMessage, WebhookSender,
 };
 

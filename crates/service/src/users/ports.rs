@@ -6,6 +6,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use super::{Cursor, User, UserId};
+use crate::cache::{CacheEpoch, CacheError};
 use crate::outbox::OutboxWriter;
 
 /// Name of the unique constraint on users' e-mail addresses. The store
@@ -66,25 +67,32 @@ pub trait UserTransaction: OutboxWriter + Send {
     async fn commit(self: Box<Self>) -> Result<(), StoreError>;
 }
 
-/// A failure of the cache. The service treats every one as a miss.
-#[derive(Debug, thiserror::Error)]
-#[error("cache failed")]
-pub struct CacheError(#[source] pub anyhow::Error);
+/// What a cache read found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CacheLookup {
+    /// The user, cached in the current epoch.
+    Hit(User),
+    /// Nothing usable. A fill after loading the user names the epoch seen
+    /// here; `None` means the cache has no epoch yet (reset it first).
+    Miss(Option<CacheEpoch>),
+}
 
 /// A versioned read cache of users.
 ///
-/// Entries carry the user's [`User::version`]. A fill never overwrites a
-/// newer version, and an invalidation leaves a marker of the version it
-/// removed, so a slow reader that loaded an old row before a write cannot put
-/// it back after the write's invalidation.
+/// Entries carry the user's [`User::version`] and the cache epoch they were
+/// written in. A fill never overwrites a newer version and is dropped when
+/// the epoch changed since the read that preceded it; an invalidation
+/// leaves a marker of the version it removed. So a slow reader that loaded
+/// an old row before a write cannot put it back after the write's
+/// invalidation, nor after a reset.
 #[async_trait]
 pub trait UserCache: Send + Sync + 'static {
-    /// The cached user, or `None` on a miss or after an invalidation.
-    async fn get(&self, id: UserId) -> Result<Option<User>, CacheError>;
+    /// The cached user, or a miss with the epoch to fill in.
+    async fn get(&self, id: UserId) -> Result<CacheLookup, CacheError>;
 
-    /// Caches `user` for `ttl` unless a newer version (or an invalidation
-    /// at a newer version) is already there.
-    async fn fill(&self, user: &User, ttl: Duration) -> Result<(), CacheError>;
+    /// Caches `user` for `ttl` unless the epoch is no longer `epoch` or a
+    /// newer version (or an invalidation at a newer version) is there.
+    async fn fill(&self, user: &User, epoch: &CacheEpoch, ttl: Duration) -> Result<(), CacheError>;
 
     /// Removes the user and refuses fills older than `version` for `ttl`.
     /// `None` means the user is gone: refuse every fill.

@@ -1,16 +1,15 @@
 //! [`UserService`]: the use cases. It owns the transactions, the
 //! cache-aside policy, and the mapping of store failures to [`UserError`].
 
-use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
 
 use super::events;
 use super::model::now;
 use super::{
-    CacheError, Cursor, NewUser, Page, PageLimit, StoreError, USERS_EMAIL_UNIQUE, User, UserCache,
+    CacheLookup, Cursor, NewUser, Page, PageLimit, StoreError, USERS_EMAIL_UNIQUE, User, UserCache,
     UserId, UserPatch, UserStore,
 };
+use crate::cache::CacheGuard;
 
 /// A use case's failure, in the terms a caller branches on.
 #[derive(Debug, thiserror::Error)]
@@ -44,18 +43,9 @@ impl From<StoreError> for UserError {
     }
 }
 
-/// How the service uses its cache.
-#[derive(Debug, Clone, Copy)]
-pub struct CachePolicy {
-    /// Lifetime of an entry, and of an invalidation marker.
-    pub ttl: Duration,
-    /// Most time one cache call may take before it counts as a miss.
-    pub timeout: Duration,
-}
-
 struct Cache {
     store: Arc<dyn UserCache>,
-    policy: CachePolicy,
+    guard: Arc<CacheGuard>,
 }
 
 /// The user use cases.
@@ -67,20 +57,21 @@ pub struct UserService {
 impl std::fmt::Debug for UserService {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("UserService")
-            .field("cache", &self.cache.as_ref().map(|c| c.policy))
+            .field("cache", &self.cache.as_ref().map(|c| &c.guard))
             .finish_non_exhaustive()
     }
 }
 
 impl UserService {
-    /// A service over `store`, with a read cache when `cache` is given.
+    /// A service over `store`, with a read cache when `cache` is given,
+    /// every call to it through the guard.
     pub fn new(
         store: Arc<dyn UserStore>,
-        cache: Option<(Arc<dyn UserCache>, CachePolicy)>,
+        cache: Option<(Arc<dyn UserCache>, Arc<CacheGuard>)>,
     ) -> Self {
         Self {
             store,
-            cache: cache.map(|(store, policy)| Cache { store, policy }),
+            cache: cache.map(|(store, guard)| Cache { store, guard }),
         }
     }
 
@@ -102,29 +93,43 @@ impl UserService {
         Ok(user)
     }
 
-    /// The user with this id, from the cache when it has it.
+    /// The user with this id, from the cache when it has it and is
+    /// trusted.
     ///
     /// # Errors
     /// [`UserError::NotFound`], or a store failure. Cache failures are
     /// misses, never errors.
     pub async fn get(&self, id: UserId) -> Result<User, UserError> {
-        let Some(cache) = &self.cache else {
+        let Some(cache) = self.cache.as_ref().filter(|c| c.guard.is_trusted()) else {
+            if self.cache.is_some() {
+                metrics::counter!("cache_requests_total", "result" => "bypassed").increment(1);
+            }
             return self.store.find(id).await?.ok_or(UserError::NotFound);
         };
-        let cached = cache.call("get", cache.store.get(id)).await;
+        let cached = cache.guard.call("get", cache.store.get(id)).await;
         let result = match &cached {
-            Some(Some(_)) => "hit",
-            Some(None) => "miss",
+            Some(CacheLookup::Hit(_)) => "hit",
+            Some(CacheLookup::Miss(_)) => "miss",
             None => "error",
         };
         metrics::counter!("cache_requests_total", "result" => result).increment(1);
-        if let Some(Some(user)) = cached {
-            return Ok(user);
-        }
+        let epoch = match cached {
+            Some(CacheLookup::Hit(user)) => return Ok(user),
+            Some(CacheLookup::Miss(None)) => {
+                cache.guard.start_epoch().await;
+                None
+            }
+            Some(CacheLookup::Miss(epoch)) => epoch,
+            None => None,
+        };
         let user = self.store.find(id).await?.ok_or(UserError::NotFound)?;
-        cache
-            .call("fill", cache.store.fill(&user, cache.policy.ttl))
-            .await;
+        if let Some(epoch) = epoch {
+            let ttl = cache.guard.policy().ttl;
+            cache
+                .guard
+                .call("fill", cache.store.fill(&user, &epoch, ttl))
+                .await;
+        }
         Ok(user)
     }
 
@@ -190,37 +195,15 @@ impl UserService {
         Ok(())
     }
 
+    /// Invalidates the cached user before the write is answered; when that
+    /// fails, the guard stops trusting the cache until it is reset.
     async fn invalidate(&self, id: UserId, version: Option<i64>) {
         if let Some(cache) = &self.cache {
+            let ttl = cache.guard.policy().ttl;
             cache
-                .call(
-                    "invalidate",
-                    cache.store.invalidate(id, version, cache.policy.ttl),
-                )
+                .guard
+                .invalidate(cache.store.invalidate(id, version, ttl))
                 .await;
-        }
-    }
-}
-
-impl Cache {
-    /// Runs one cache call within the policy's timeout. A failure or a
-    /// timeout is logged and becomes `None`: the cache can slow a request
-    /// by at most `timeout` and can never fail it.
-    async fn call<T>(
-        &self,
-        operation: &'static str,
-        call: impl Future<Output = Result<T, CacheError>>,
-    ) -> Option<T> {
-        match tokio::time::timeout(self.policy.timeout, call).await {
-            Ok(Ok(value)) => Some(value),
-            Ok(Err(err)) => {
-                tracing::warn!(operation, error = %format_args!("{:#}", anyhow::Error::from(err)), "cache call failed; treated as a miss");
-                None
-            }
-            Err(_) => {
-                tracing::warn!(operation, timeout = ?self.policy.timeout, "cache call timed out; treated as a miss");
-                None
-            }
         }
     }
 }
@@ -230,9 +213,9 @@ impl Cache {
 pub fn describe_metrics() {
     metrics::describe_counter!(
         "cache_requests_total",
-        "User cache reads by result: hit, miss, or error (failed or timed out; served from the database)."
+        "User cache reads by result: hit, miss, error (failed, timed out or breaker open; served from the database), or bypassed (cache distrusted after a failed invalidation)."
     );
-    for result in ["hit", "miss", "error"] {
+    for result in ["hit", "miss", "error", "bypassed"] {
         metrics::counter!("cache_requests_total", "result" => result).increment(0);
     }
 }

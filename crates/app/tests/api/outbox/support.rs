@@ -6,9 +6,8 @@ use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 use serde_json::Value;
-use service::outbox::{
-    Breaker, BreakerPolicy, DeliveryWorker, RetryPolicy, WebhookSender, WorkerSettings,
-};
+use service::breaker::{Breaker, BreakerPolicy};
+use service::outbox::{DeliveryWorker, RetryPolicy, WebhookSender, WorkerSettings};
 use tokio_util::sync::CancellationToken;
 
 use crate::helpers::{TestApp, TestAppBuilder};

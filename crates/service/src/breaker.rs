@@ -112,6 +112,11 @@ impl Breaker {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    /// Its name in metrics, logs and `/readyz`.
+    pub const fn name(&self) -> &'static str {
+        self.name
+    }
+
     /// The current state.
     pub fn state(&self) -> BreakerState {
         match *self.lock() {

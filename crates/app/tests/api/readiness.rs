@@ -1,0 +1,121 @@
+//! Readiness that does not fail everywhere at once: the PostgreSQL check
+//! has a connection of its own, so a saturated request pool is not a dead
+//! database; and a database that is really gone turns readiness `503`
+//! only after `HEALTH_FAILURE_THRESHOLD` consecutive failed checks, within
+//! the stated bound, and `200` again after `HEALTH_SUCCESS_THRESHOLD`.
+
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+
+use crate::helpers::{Proxy, TestApp, admin_database_url, lock_user_row, server_addr};
+
+/// Polls `/readyz` until it answers `status`; how long that took.
+async fn until_ready_is(app: &TestApp, status: StatusCode, within: Duration) -> Duration {
+    let started = Instant::now();
+    loop {
+        if app.get("/readyz").await.status() == status {
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < within,
+            "/readyz did not answer {status} within {within:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_saturated_pool_does_not_flip_readiness() {
+    // One failed check would be enough to turn readiness 503 here.
+    let app = TestApp::builder()
+        .var("DATABASE_MAX_CONNECTIONS", "2")
+        .var("DATABASE_ACQUIRE_TIMEOUT", "5s")
+        .var("DATABASE_STATEMENT_TIMEOUT", "8s")
+        .var("HEALTH_CHECK_INTERVAL", "100ms")
+        .var("HEALTH_CHECK_TIMEOUT", "50ms")
+        .var("HEALTH_FAILURE_THRESHOLD", "1")
+        .spawn()
+        .await;
+    until_ready_is(&app, StatusCode::OK, Duration::from_secs(10)).await;
+    let user = app.create_user("busy@example.com", "Busy").await;
+    let id = user["id"].as_str().unwrap().to_owned();
+
+    // Hold the row, and let two PATCHes block: the pool's two connections
+    // are the outbox listener's and the first PATCH's (waiting on the
+    // lock), and the second PATCH waits for a connection.
+    let lock = lock_user_row(&app.db, &id).await;
+    let patches: Vec<_> = (0..2)
+        .map(|i| {
+            let request = app
+                .client
+                .patch(app.url(&format!("/api/v1/users/{id}")))
+                .json(&serde_json::json!({ "name": format!("Waiting {i}") }));
+            tokio::spawn(async move { request.send().await.map(|r| r.status()) })
+        })
+        .collect();
+    let pool = app.db.pool().await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let waiting: i64 = sqlx::query_scalar("SELECT count(*) FROM pg_locks WHERE NOT granted")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        if waiting >= 1 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the PATCH never blocked");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+
+    let metrics = app.metrics().await;
+    assert_eq!(
+        crate::helpers::metric_value(&metrics, r#"db_pool_connections{state="idle"}"#),
+        Some(0.0),
+        "the pool is not exhausted:\n{metrics}"
+    );
+    // Ten check intervals with the pool exhausted: always ready.
+    let until = Instant::now() + Duration::from_secs(1);
+    while Instant::now() < until {
+        assert_eq!(app.get("/readyz").await.status(), StatusCode::OK);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    drop(lock);
+    for patch in patches {
+        assert_eq!(patch.await.unwrap().unwrap(), StatusCode::OK);
+    }
+}
+
+#[tokio::test]
+async fn a_database_that_is_gone_flips_readiness_within_the_bound() {
+    let proxy = Proxy::start(server_addr(&admin_database_url(), 5432)).await;
+    let app = TestApp::builder()
+        .database_via(proxy.addr)
+        .var("HEALTH_CHECK_INTERVAL", "200ms")
+        .var("HEALTH_CHECK_TIMEOUT", "100ms")
+        .var("HEALTH_FAILURE_THRESHOLD", "3")
+        .var("HEALTH_SUCCESS_THRESHOLD", "2")
+        .spawn()
+        .await;
+    until_ready_is(&app, StatusCode::OK, Duration::from_secs(10)).await;
+
+    proxy.cut();
+    // Three failed checks: no sooner than two intervals after the cut, and
+    // no later than three intervals plus a check's timeout (and some slack
+    // for a busy machine).
+    let took = until_ready_is(
+        &app,
+        StatusCode::SERVICE_UNAVAILABLE,
+        Duration::from_secs(5),
+    )
+    .await;
+    assert!(
+        took >= Duration::from_millis(400),
+        "not ready after only {took:?}: a single failure decided"
+    );
+    assert!(took < Duration::from_secs(2), "took {took:?}");
+
+    proxy.restore();
+    let took = until_ready_is(&app, StatusCode::OK, Duration::from_secs(5)).await;
+    assert!(took < Duration::from_secs(2), "took {took:?} to come back");
+}
