@@ -17,6 +17,7 @@ mod parse;
 mod variables;
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use secrecy::SecretString;
@@ -52,6 +53,62 @@ pub struct Settings {
     pub webhook: WebhookSettings,
     /// The webhook's circuit breaker.
     pub breaker: BreakerSettings,
+    /// Cross-origin requests from browsers.
+    pub cors: CorsSettings,
+    /// Bearer-token authentication; `None` when `AUTH_JWKS_URL` is unset
+    /// (the API is open).
+    pub auth: Option<AuthSettings>,
+    /// `Idempotency-Key` handling.
+    pub idempotency: IdempotencySettings,
+}
+
+/// Cross-origin requests (`CORS_ALLOWED_ORIGINS`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CorsSettings {
+    /// Origins (`scheme://host[:port]`) allowed to call the API from a
+    /// browser; empty means no CORS headers at all.
+    pub allowed_origins: Vec<String>,
+}
+
+/// JWT bearer tokens verified against a JWKS endpoint.
+#[derive(Debug, Clone)]
+pub struct AuthSettings {
+    /// Where the identity provider publishes its keys (`AUTH_JWKS_URL`).
+    pub jwks_url: url::Url,
+    /// The `iss` every token must carry (`AUTH_ISSUER`).
+    pub issuer: String,
+    /// The `aud` every token must include (`AUTH_AUDIENCE`).
+    pub audience: String,
+    /// How often the keys are fetched again, and the least time between
+    /// two fetches for an unknown key id (`AUTH_JWKS_REFRESH_INTERVAL`).
+    pub refresh_interval: Duration,
+}
+
+/// `Idempotency-Key` handling.
+#[derive(Debug, Clone, Copy)]
+pub struct IdempotencySettings {
+    /// How long a key and its stored answer are kept (`IDEMPOTENCY_TTL`).
+    pub ttl: Duration,
+}
+
+/// TLS to Redis beyond what a `rediss://` URL says by itself.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RedisTls {
+    /// PEM file of the CA that signed the server's certificate
+    /// (`REDIS_TLS_CA_FILE`); the system's roots without it.
+    pub ca_file: Option<PathBuf>,
+    /// PEM client certificate and key for mutual TLS
+    /// (`REDIS_TLS_CERT_FILE`, `REDIS_TLS_KEY_FILE`).
+    pub client_cert: Option<(PathBuf, PathBuf)>,
+}
+
+/// The OTLP transport.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OtlpProtocol {
+    /// OTLP/gRPC (port 4317).
+    Grpc,
+    /// OTLP/HTTP with protobuf bodies (port 4318, `/v1/traces`).
+    HttpProtobuf,
 }
 
 /// The outbox worker.
@@ -164,8 +221,19 @@ pub struct TracingSettings {
     pub service_name: String,
     /// Which traces are recorded (`OTEL_TRACES_SAMPLER`, `_ARG`).
     pub sampler: Sampler,
-    /// Extra resource attributes (`OTEL_RESOURCE_ATTRIBUTES`).
+    /// Extra resource attributes (`OTEL_RESOURCE_ATTRIBUTES`), without
+    /// `service.name`, which is resolved into `service_name`.
     pub resource_attributes: Vec<(String, String)>,
+    /// The transport (`OTEL_EXPORTER_OTLP_PROTOCOL`).
+    pub protocol: OtlpProtocol,
+    /// The traces endpoint as given, used as is
+    /// (`OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`); wins over `endpoint`.
+    pub traces_endpoint: Option<String>,
+    /// Headers sent with every export, e.g. an API key
+    /// (`OTEL_EXPORTER_OTLP_HEADERS`); values are secrets.
+    pub headers: Vec<(String, SecretString)>,
+    /// No tracer at all (`OTEL_SDK_DISABLED`); ids are still made for logs.
+    pub sdk_disabled: bool,
 }
 
 /// A trace sampler, as the OpenTelemetry specification names them.
@@ -200,6 +268,15 @@ pub struct DatabaseSettings {
     /// Create the database and apply migrations before serving
     /// (`DATABASE_MIGRATE_ON_START`).
     pub migrate_on_start: bool,
+    /// Whether statements are prepared and cached per connection
+    /// (`DATABASE_PREPARED_STATEMENTS`); `false` behind a transaction-pooling
+    /// PgBouncer older than 1.21, where a connection is not ours between
+    /// transactions.
+    pub prepared_statements: bool,
+    /// A session connection for `LISTEN` (`OUTBOX_LISTEN_URL`), e.g. straight
+    /// to PostgreSQL past a transaction pooler; `None` listens through
+    /// `url`, or not at all without prepared statements (polling only).
+    pub listen_url: Option<SecretString>,
 }
 
 /// Redis cache settings.
@@ -217,6 +294,8 @@ pub struct CacheSettings {
     /// How long the cache's circuit breaker stays open
     /// (`CACHE_BREAKER_COOL_DOWN`).
     pub breaker_cool_down: Duration,
+    /// TLS files for a `rediss://` URL.
+    pub tls: RedisTls,
 }
 
 /// Every problem found while loading settings.

@@ -15,9 +15,11 @@ use serde::Deserialize;
 use crate::variables::variable;
 use crate::{
     AdminSettings, BreakerSettings, CacheSettings, ConfigError, DatabaseSettings, HealthSettings,
-    HttpSettings, LogFormat, OutboxSettings, Problem, Sampler, Settings, TracingSettings,
-    WebhookSettings,
+    HttpSettings, IdempotencySettings, LogFormat, OutboxSettings, Problem, Sampler, Settings,
+    TracingSettings, WebhookSettings,
 };
+
+mod production;
 
 /// The variables as found, before any parsing. Field names are the
 /// lower-cased variable names (envy's mapping).
@@ -161,12 +163,16 @@ where
         .filter(|(k, v)| !v.trim().is_empty() && variable(k).is_some());
     // Every field is an optional string, so no value can fail to
     // deserialize; an error here would be a bug in `Raw`, reported as such.
-    let raw: Raw = envy::from_iter(dedup(vars)).map_err(|err| ConfigError {
+    let vars = dedup(vars);
+    let environment_error = |err: envy::Error| ConfigError {
         problems: vec![Problem {
             variable: "(environment)",
             message: err.to_string(),
         }],
-    })?;
+    };
+    let raw_production: production::RawProduction =
+        envy::from_iter(vars.clone()).map_err(environment_error)?;
+    let raw: Raw = envy::from_iter(vars).map_err(environment_error)?;
 
     let mut p = Parser::default();
     let http_addr = p.field("HTTP_ADDR", raw.http_addr, socket_addr);
@@ -334,6 +340,7 @@ where
         raw.otel_exporter_otlp_timeout,
         millis_or_duration,
     );
+    let service_name_set = raw.otel_service_name.is_some();
     let service_name = p.field("OTEL_SERVICE_NAME", raw.otel_service_name, non_empty);
     let sampler_arg = p.field(
         "OTEL_TRACES_SAMPLER_ARG",
@@ -348,6 +355,39 @@ where
         raw.otel_resource_attributes.or_else(|| Some(String::new())),
         resource_attributes,
     );
+    // The specification's precedence: OTEL_SERVICE_NAME, then a
+    // `service.name` in OTEL_RESOURCE_ATTRIBUTES, then the default.
+    let (service_name, resource_attributes) = match (service_name, resource_attributes) {
+        (Some(name), Some(mut attributes)) => {
+            let from_attributes = attributes
+                .iter()
+                .position(|(k, _)| k == "service.name")
+                .map(|i| attributes.remove(i).1);
+            let name = match from_attributes {
+                Some(from_attributes) if !service_name_set => from_attributes,
+                _ => name,
+            };
+            (Some(name), Some(attributes))
+        }
+        other => other,
+    };
+    let redis_scheme = redis_url.as_ref().and_then(|u| {
+        url::Url::parse(u.expose_secret().trim())
+            .ok()
+            .map(|u| u.scheme().to_owned())
+    });
+    let production::Production {
+        cors,
+        auth,
+        idempotency_ttl,
+        redis_tls,
+        prepared_statements,
+        listen_url,
+        otlp_protocol,
+        traces_endpoint,
+        otlp_headers,
+        sdk_disabled,
+    } = production::parse(&mut p, raw_production, redis_scheme.as_deref());
 
     // Relations between variables, checked only when both sides parsed.
     if let Some(deadline) = request_timeout {
@@ -442,6 +482,8 @@ where
                 max_lifetime: max_lifetime?,
                 statement_timeout: statement_timeout?,
                 migrate_on_start: migrate_on_start?,
+                prepared_statements: prepared_statements?,
+                listen_url,
             },
             cache: match redis_url {
                 None => None,
@@ -451,6 +493,7 @@ where
                     timeout: cache_timeout?,
                     key_prefix: cache_key_prefix?,
                     breaker_cool_down: cache_breaker_cool_down?,
+                    tls: redis_tls?,
                 }),
             },
             tracing: TracingSettings {
@@ -459,6 +502,10 @@ where
                 service_name: service_name?,
                 sampler: sampler?,
                 resource_attributes: resource_attributes?,
+                protocol: otlp_protocol?,
+                traces_endpoint,
+                headers: otlp_headers?,
+                sdk_disabled: sdk_disabled?,
             },
             outbox: OutboxSettings {
                 worker_enabled: worker_enabled?,
@@ -480,6 +527,11 @@ where
                 min_calls: min_calls?,
                 cool_down: cool_down?,
                 half_open_calls: half_open_calls?,
+            },
+            cors: cors?,
+            auth: auth?,
+            idempotency: IdempotencySettings {
+                ttl: idempotency_ttl?,
             },
         })
     })();

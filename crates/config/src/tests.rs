@@ -327,3 +327,84 @@ fn the_admin_listener_is_loopback_unless_a_token_protects_it() {
     let names: Vec<_> = err.problems.iter().map(|p| p.variable).collect();
     assert_eq!(names, ["ADMIN_ADDR"]);
 }
+
+#[test]
+fn production_settings_and_their_relations() {
+    let s = Settings::from_vars([DB]).unwrap();
+    assert!(s.cors.allowed_origins.is_empty());
+    assert!(s.auth.is_none());
+    assert_eq!(s.idempotency.ttl, Duration::from_secs(24 * 3600));
+    assert!(s.database.prepared_statements);
+    assert!(s.database.listen_url.is_none());
+    assert_eq!(s.tracing.protocol, OtlpProtocol::HttpProtobuf);
+    assert!(!s.tracing.sdk_disabled);
+
+    let s = Settings::from_vars([
+        DB,
+        (
+            "AUTH_JWKS_URL",
+            "https://idp.example.com/.well-known/jwks.json",
+        ),
+        ("AUTH_ISSUER", "https://idp.example.com/"),
+        ("AUTH_AUDIENCE", "bulkhead"),
+        ("REDIS_URL", "rediss://cache.example.com:6380"),
+        ("REDIS_TLS_CA_FILE", "/etc/redis-ca/ca.pem"),
+        ("DATABASE_PREPARED_STATEMENTS", "false"),
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+        ("OTEL_EXPORTER_OTLP_HEADERS", "api-key=hunter2"),
+    ])
+    .unwrap();
+    let auth = s.auth.unwrap();
+    assert_eq!(auth.audience, "bulkhead");
+    assert_eq!(auth.refresh_interval, Duration::from_secs(300));
+    let tls = s.cache.unwrap().tls;
+    assert_eq!(tls.ca_file.unwrap().to_str(), Some("/etc/redis-ca/ca.pem"));
+    assert!(!s.database.prepared_statements);
+    assert_eq!(s.tracing.protocol, OtlpProtocol::Grpc);
+    assert!(!format!("{:?}", s.tracing).contains("hunter2"));
+
+    // Half an authentication setup, TLS files without TLS, and half a
+    // client certificate are refused, naming each variable.
+    let err = Settings::from_vars([
+        DB,
+        ("AUTH_JWKS_URL", "https://idp.example.com/jwks"),
+        ("REDIS_URL", "redis://cache:6379"),
+        ("REDIS_TLS_CA_FILE", "/ca.pem"),
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json"),
+    ])
+    .unwrap_err();
+    let names: Vec<_> = err.problems.iter().map(|p| p.variable).collect();
+    for name in [
+        "AUTH_ISSUER",
+        "AUTH_AUDIENCE",
+        "REDIS_TLS_CA_FILE",
+        "OTEL_EXPORTER_OTLP_PROTOCOL",
+    ] {
+        assert!(names.contains(&name), "{name} missing from {names:?}");
+    }
+    let err = Settings::from_vars([
+        DB,
+        ("REDIS_URL", "rediss://cache:6380"),
+        ("REDIS_TLS_CERT_FILE", "/client.pem"),
+    ])
+    .unwrap_err();
+    assert_eq!(err.problems[0].variable, "REDIS_TLS_KEY_FILE");
+}
+
+#[test]
+fn otel_service_name_wins_over_the_resource_attribute() {
+    let attrs = (
+        "OTEL_RESOURCE_ATTRIBUTES",
+        "service.name=from-attrs,team=core",
+    );
+    let s = Settings::from_vars([DB, attrs, ("OTEL_SERVICE_NAME", "from-name")]).unwrap();
+    assert_eq!(s.tracing.service_name, "from-name");
+    assert_eq!(
+        s.tracing.resource_attributes,
+        [("team".to_owned(), "core".to_owned())]
+    );
+    let s = Settings::from_vars([DB, attrs]).unwrap();
+    assert_eq!(s.tracing.service_name, "from-attrs");
+    let s = Settings::from_vars([DB]).unwrap();
+    assert_eq!(s.tracing.service_name, "bulkhead");
+}

@@ -28,6 +28,17 @@ const fn var(name: &'static str, default: &'static str, help: &'static str) -> V
     }
 }
 
+/// A variable without a default.
+const fn unset(name: &'static str, secret: bool, help: &'static str) -> Variable {
+    Variable {
+        name,
+        default: None,
+        required: false,
+        secret,
+        help,
+    }
+}
+
 /// Every variable, in the order `--help` and the README list them.
 pub const VARIABLES: &[Variable] = &[
     var(
@@ -76,6 +87,36 @@ pub const VARIABLES: &[Variable] = &[
         "MAX_CONCURRENT_REQUESTS",
         "512",
         "Requests served at once across the API; more get 503 with Retry-After at once (probes are never shed).",
+    ),
+    unset(
+        "CORS_ALLOWED_ORIGINS",
+        false,
+        "Comma-separated origins (`https://app.example.com`) browsers may call the API from; unset sends no CORS headers at all.",
+    ),
+    var(
+        "IDEMPOTENCY_TTL",
+        "24h",
+        "How long an `Idempotency-Key` and the answer stored with it are kept; a replay within it gets the same answer.",
+    ),
+    unset(
+        "AUTH_JWKS_URL",
+        false,
+        "The identity provider's JWKS endpoint; set, every API request needs a bearer JWT (RS256 or ES256) it signed. Unset leaves the API open (one warning at start).",
+    ),
+    unset(
+        "AUTH_ISSUER",
+        false,
+        "The `iss` every token must carry; required with AUTH_JWKS_URL.",
+    ),
+    unset(
+        "AUTH_AUDIENCE",
+        false,
+        "The `aud` every token must include; required with AUTH_JWKS_URL.",
+    ),
+    var(
+        "AUTH_JWKS_REFRESH_INTERVAL",
+        "5m",
+        "How often the keys are fetched again in the background; also the least time between two fetches for an unknown key id.",
     ),
     var(
         "HTTP_HEADER_READ_TIMEOUT",
@@ -154,6 +195,11 @@ pub const VARIABLES: &[Variable] = &[
         "false",
         "Create the database if missing and apply migrations before serving (`true` for local runs; Kubernetes runs `migrate` as a job).",
     ),
+    var(
+        "DATABASE_PREPARED_STATEMENTS",
+        "true",
+        "Prepare and cache statements per connection; `false` behind a transaction-pooling PgBouncer (before 1.21).",
+    ),
     Variable {
         name: "REDIS_URL",
         default: None,
@@ -161,6 +207,21 @@ pub const VARIABLES: &[Variable] = &[
         secret: true,
         help: "Redis URL for the read cache, e.g. `redis://127.0.0.1:6379`; unset runs without a cache.",
     },
+    unset(
+        "REDIS_TLS_CA_FILE",
+        false,
+        "PEM file of the CA that signed Redis's certificate, for a `rediss://` REDIS_URL with a private CA.",
+    ),
+    unset(
+        "REDIS_TLS_CERT_FILE",
+        false,
+        "PEM client certificate for mutual TLS to Redis; with REDIS_TLS_KEY_FILE.",
+    ),
+    unset(
+        "REDIS_TLS_KEY_FILE",
+        false,
+        "PEM private key of REDIS_TLS_CERT_FILE.",
+    ),
     var("CACHE_TTL", "5m", "How long a cached user lives."),
     var(
         "CACHE_TIMEOUT",
@@ -196,6 +257,11 @@ pub const VARIABLES: &[Variable] = &[
         "OUTBOX_LEASE",
         "60s",
         "How long a claim holds an event; after it another worker may take it. Above WEBHOOK_TIMEOUT.",
+    ),
+    unset(
+        "OUTBOX_LISTEN_URL",
+        true,
+        "A direct PostgreSQL URL for the worker's `LISTEN` (a session connection), for deployments whose DATABASE_URL goes through a transaction pooler; unset listens through DATABASE_URL, or only polls when DATABASE_PREPARED_STATEMENTS is `false`.",
     ),
     Variable {
         name: "WEBHOOK_URL",
@@ -257,8 +323,28 @@ pub const VARIABLES: &[Variable] = &[
         default: None,
         required: false,
         secret: false,
-        help: "OTLP/gRPC collector, e.g. `http://otel-collector:4317`; unset keeps traces in-process (ids still logged).",
+        help: "OTLP collector base URL, e.g. `http://otel-collector:4318`; unset (and no OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) keeps traces in-process (ids still logged).",
     },
+    unset(
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+        false,
+        "The traces endpoint, used as given (e.g. `http://collector:4318/v1/traces`); wins over OTEL_EXPORTER_OTLP_ENDPOINT.",
+    ),
+    var(
+        "OTEL_EXPORTER_OTLP_PROTOCOL",
+        "http/protobuf",
+        "`http/protobuf` (OTLP/HTTP, port 4318, `/v1/traces` appended to OTEL_EXPORTER_OTLP_ENDPOINT) or `grpc` (port 4317).",
+    ),
+    unset(
+        "OTEL_EXPORTER_OTLP_HEADERS",
+        true,
+        "Headers sent with every export as `key=value,key=value` (values percent-encoded), e.g. `api-key=...`.",
+    ),
+    var(
+        "OTEL_SDK_DISABLED",
+        "false",
+        "`true` turns tracing export off entirely (trace ids are still made for logs).",
+    ),
     var(
         "OTEL_EXPORTER_OTLP_TIMEOUT",
         "2000",
@@ -267,7 +353,7 @@ pub const VARIABLES: &[Variable] = &[
     var(
         "OTEL_SERVICE_NAME",
         "bulkhead",
-        "`service.name` of the traces.",
+        "`service.name` of the traces; wins over a `service.name` in OTEL_RESOURCE_ATTRIBUTES.",
     ),
     var(
         "OTEL_TRACES_SAMPLER",
