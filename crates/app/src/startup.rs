@@ -1,6 +1,7 @@
 //! Building the application, and running it from start-up to an ordered
 //! shutdown.
 
+mod auth;
 mod background;
 
 use std::future::Future;
@@ -19,6 +20,7 @@ use repository::database::{self, PostgresCheck};
 use repository::outbox::PgOutboxStore;
 use repository::redis::RedisCache;
 use repository::users::PgUserStore;
+use service::auth::KeyCache;
 use service::cache::CacheGuard;
 use service::health::{DependencyCheck, Health};
 use service::outbox::OutboxStore;
@@ -55,6 +57,7 @@ pub struct Application {
     metrics: telemetry::metrics::Metrics,
     worker: Option<OutboxWorker>,
     cache_guard: Option<Arc<CacheGuard>>,
+    keys: Option<Arc<KeyCache>>,
 }
 
 /// How a run ended.
@@ -137,10 +140,12 @@ impl Application {
                 .with_breakers(breakers),
         );
         let users = Arc::new(UserService::new(store, cache));
+        let (auth, keys) = auth::wire(settings.auth.as_ref())?;
         let router = handler::router(
             AppState {
                 users,
                 health: Arc::clone(&health),
+                auth,
             },
             HttpLimits {
                 request_timeout: settings.http.request_timeout,
@@ -167,6 +172,7 @@ impl Application {
             metrics: telemetry.metrics.clone(),
             worker,
             cache_guard,
+            keys,
         })
     }
 
@@ -219,6 +225,7 @@ impl Application {
             metrics,
             worker,
             cache_guard,
+            keys,
         } = self;
         tracing::info!(
             addr = %server.local_addr()?,
@@ -244,6 +251,11 @@ impl Application {
         if let Some(guard) = cache_guard {
             let cancel = cancel.clone();
             tasks.spawn(async move { guard.repair(cancel).await });
+        }
+        // Never awaited by start-up: tokens get 503 until the keys arrive.
+        if let Some(keys) = keys {
+            let cancel = cancel.clone();
+            tasks.spawn(async move { keys.run(cancel).await });
         }
 
         let stop_admin = CancellationToken::new();

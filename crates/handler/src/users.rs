@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
+use axum::middleware;
 use axum::response::IntoResponse;
 use service::users::{Cursor, NewUser, PageLimit, UserId, UserPatch, UserService};
 use utoipa_axum::router::OpenApiRouter;
@@ -13,16 +14,29 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 pub use self::dto::{CreateUserRequest, ListQuery, UpdateUserRequest, UserPage, UserResponse};
+use crate::auth::{self, Auth, Guard, RouteScopes};
 use crate::error::ApiError;
 use crate::extract::{Json, Query};
-use crate::problem::{FieldError, Problem, ServerErrors};
+use crate::problem::{AuthErrors, FieldError, Problem, ServerErrors};
 use crate::router::AppState;
 
-/// The users routes, with their OpenAPI operations.
-pub fn router() -> OpenApiRouter<AppState> {
+/// The scopes of the users routes: `users:read` to read, `users:write`
+/// for `POST`, `PATCH` and `DELETE`. The operations' `security(...)` below
+/// name the same (a test compares the document with what is enforced).
+pub const SCOPES: RouteScopes = RouteScopes {
+    read: "users:read",
+    write: "users:write",
+};
+
+/// The users routes, with their OpenAPI operations, behind `auth`.
+pub fn router(auth: Auth) -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(create_user, list_users))
         .routes(routes!(get_user, update_user, delete_user))
+        .route_layer(middleware::from_fn_with_state(
+            Guard::new(auth, SCOPES),
+            auth::require,
+        ))
 }
 
 /// Parses the `{id}` path segment. Taken as text so that a bad id gets a
@@ -41,6 +55,7 @@ fn user_id(raw: &str) -> Result<UserId, ApiError> {
     post,
     path = "/api/v1/users",
     tag = "users",
+    security(("bearer" = ["users:write"])),
     request_body = CreateUserRequest,
     responses(
         (status = 201, description = "Created", body = UserResponse,
@@ -50,6 +65,7 @@ fn user_id(raw: &str) -> Result<UserId, ApiError> {
         (status = 413, description = "Body over the size limit", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Body is not `application/json`", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields, listed in `errors`", body = Problem, content_type = "application/problem+json"),
+        AuthErrors,
         ServerErrors,
     )
 )]
@@ -72,10 +88,12 @@ async fn create_user(
     get,
     path = "/api/v1/users",
     tag = "users",
+    security(("bearer" = ["users:read"])),
     params(ListQuery),
     responses(
         (status = 200, description = "A page of users", body = UserPage),
         (status = 400, description = "Bad `limit` or `cursor`", body = Problem, content_type = "application/problem+json"),
+        AuthErrors,
         ServerErrors,
     )
 )]
@@ -115,11 +133,13 @@ async fn list_users(
     get,
     path = "/api/v1/users/{id}",
     tag = "users",
+    security(("bearer" = ["users:read"])),
     params(("id" = Uuid, Path, description = "The user's id")),
     responses(
         (status = 200, description = "The user", body = UserResponse),
         (status = 400, description = "The id is not a UUID", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such user", body = Problem, content_type = "application/problem+json"),
+        AuthErrors,
         ServerErrors,
     )
 )]
@@ -136,6 +156,7 @@ async fn get_user(
     patch,
     path = "/api/v1/users/{id}",
     tag = "users",
+    security(("bearer" = ["users:write"])),
     params(("id" = Uuid, Path, description = "The user's id")),
     request_body = UpdateUserRequest,
     responses(
@@ -146,6 +167,7 @@ async fn get_user(
         (status = 413, description = "Body over the size limit", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Body is not `application/json`", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields, listed in `errors`", body = Problem, content_type = "application/problem+json"),
+        AuthErrors,
         ServerErrors,
     )
 )]
@@ -165,11 +187,13 @@ async fn update_user(
     delete,
     path = "/api/v1/users/{id}",
     tag = "users",
+    security(("bearer" = ["users:write"])),
     params(("id" = Uuid, Path, description = "The user's id")),
     responses(
         (status = 204, description = "Deleted"),
         (status = 400, description = "The id is not a UUID", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such user", body = Problem, content_type = "application/problem+json"),
+        AuthErrors,
         ServerErrors,
     )
 )]
