@@ -13,7 +13,7 @@ use anyhow::Context as _;
 use config::Settings;
 use handler::admin::AdminState;
 use handler::server::{Drain, Server};
-use handler::{AppState, HttpLimits};
+use handler::{AppState, CorsPolicy, HttpLimits};
 use repository::cache::RedisUserCache;
 use repository::database::{self, PostgresCheck};
 use repository::outbox::PgOutboxStore;
@@ -146,6 +146,9 @@ impl Application {
                 request_timeout: settings.http.request_timeout,
                 request_body_limit: settings.http.request_body_limit,
                 max_concurrent_requests: settings.http.max_concurrent_requests,
+            },
+            &CorsPolicy {
+                allowed_origins: settings.cors.allowed_origins.clone(),
             },
         );
         let sampled_pool = pool.clone();

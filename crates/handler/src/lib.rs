@@ -10,6 +10,7 @@
 //! - [`observe`]: the request span, access log line and HTTP metrics.
 //! - [`probes`]: `/healthz`, `/startupz`, `/readyz`.
 //! - [`admin`]: `/metrics` and `/debug/log-level` on the admin listener.
+//! - `cors`: [`CorsPolicy`], the cross-origin policy of the public listener.
 //! - [`users`]: the users routes and their request/response bodies.
 //! - [`error`]: [`ApiError`](error::ApiError), the one error type handlers
 //!   return, and its status mapping.
@@ -21,6 +22,7 @@
 //! - [`openapi`]: the OpenAPI 3.1 document served at `/openapi.json`.
 
 pub mod admin;
+mod cors;
 pub mod error;
 pub mod extract;
 pub mod observe;
@@ -33,6 +35,7 @@ pub mod users;
 
 mod router;
 
+pub use crate::cors::CorsPolicy;
 pub use crate::router::{AppState, HttpLimits, admin_router, router};
 
 /// Describes every metric this crate writes (and registers at zero those

@@ -22,6 +22,7 @@ use tower_http::timeout::TimeoutLayer;
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::admin::{self, AdminState};
+use crate::cors::CorsPolicy;
 use crate::error::ApiError;
 use crate::{observe, openapi, probes, problem, request_id, users};
 
@@ -58,7 +59,7 @@ pub struct HttpLimits {
 ///
 /// Probes are never shed and have no deadline: a busy pod must still say
 /// it is alive.
-pub fn router(state: AppState, limits: HttpLimits) -> Router {
+pub fn router(state: AppState, limits: HttpLimits, cors: &CorsPolicy) -> Router {
     let (api, spec) = OpenApiRouter::with_openapi(openapi::base())
         .merge(users::router())
         .split_for_parts();
@@ -71,7 +72,9 @@ pub fn router(state: AppState, limits: HttpLimits) -> Router {
     let routes = api
         .merge(probes::router())
         .fallback(not_found)
-        .with_state(state);
+        .with_state(state)
+        // Outside the limits: a preflight is answered at once, never shed.
+        .layer(tower::util::option_layer(cors.layer()));
     shared(routes)
 }
 
