@@ -16,6 +16,7 @@ use handler::server::{Drain, Server};
 use handler::{AppState, CorsPolicy, HttpLimits};
 use repository::cache::RedisUserCache;
 use repository::database::{self, PostgresCheck};
+use repository::idempotency::PgIdempotencyStore;
 use repository::outbox::PgOutboxStore;
 use repository::redis::RedisCache;
 use repository::users::PgUserStore;
@@ -136,7 +137,8 @@ impl Application {
                 )
                 .with_breakers(breakers),
         );
-        let users = Arc::new(UserService::new(store, cache));
+        let users =
+            Arc::new(UserService::new(store, cache).with_idempotency_ttl(settings.idempotency.ttl));
         let router = handler::router(
             AppState {
                 users,
@@ -239,6 +241,7 @@ impl Application {
             Arc::clone(&health),
             BackgroundWork {
                 worker,
+                idempotency: Arc::new(PgIdempotencyStore::new(pool.clone())),
                 tasks: tasks.clone(),
                 cancel: cancel.clone(),
             },

@@ -17,6 +17,7 @@
 //! - [`problem`]: the problem+json body, and the middleware that renders every
 //!   error response (axum's own 404/405/413, timeouts, panics) as one.
 //! - [`extract`]: `Json`/`Query` wrappers whose rejections are problems.
+//! - [`idempotency`]: the `Idempotency-Key` header and stored answers.
 //! - [`request_id`]: `X-Request-Id` handling.
 //! - [`server`]: [`Server`](server::Server), serving with a bounded drain.
 //! - [`openapi`]: the OpenAPI 3.1 document served at `/openapi.json`.
@@ -25,6 +26,7 @@ pub mod admin;
 mod cors;
 pub mod error;
 pub mod extract;
+pub mod idempotency;
 pub mod observe;
 pub mod openapi;
 pub mod probes;

@@ -20,6 +20,7 @@ mod database;
 mod docs;
 mod errors;
 mod first_run;
+mod idempotency;
 mod openapi;
 mod outbox;
 mod probes;
