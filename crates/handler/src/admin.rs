@@ -22,7 +22,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::error::ApiError;
-use crate::extract::Query;
+use crate::extract::{Path, Query, Text};
 use crate::problem::FieldError;
 
 /// Reads and replaces the log filter; implemented by the binary over its
@@ -93,7 +93,10 @@ async fn get_log_level(State(state): State<AdminState>) -> String {
     state.log_level.current() + "\n"
 }
 
-async fn put_log_level(State(state): State<AdminState>, body: String) -> Result<String, ApiError> {
+async fn put_log_level(
+    State(state): State<AdminState>,
+    Text(body): Text,
+) -> Result<String, ApiError> {
     let directive = body.trim();
     if directive.is_empty() || directive.len() > MAX_DIRECTIVE_BYTES {
         return Err(ApiError::BadRequest {
@@ -232,7 +235,7 @@ struct Redriven {
 /// `POST /admin/outbox/{id}/retry`: a dead event back to pending.
 async fn retry_outbox(
     State(state): State<AdminState>,
-    axum::extract::Path(id): axum::extract::Path<String>,
+    Path(id): Path<String>,
 ) -> Result<axum::Json<Redriven>, ApiError> {
     let id = Uuid::parse_str(&id).map_err(|_| ApiError::BadRequest {
         detail: format!("`{id}` is not an event id"),

@@ -4,7 +4,7 @@ mod dto;
 
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use service::users::{Cursor, NewUser, PageLimit, UserId, UserPatch, UserService};
@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 pub use self::dto::{CreateUserRequest, ListQuery, UpdateUserRequest, UserPage, UserResponse};
 use crate::error::ApiError;
-use crate::extract::{Json, Query};
+use crate::extract::{Json, Path, Query};
 use crate::problem::{FieldError, Problem, ServerErrors};
 use crate::router::AppState;
 

@@ -14,6 +14,7 @@ mod helpers;
 mod admin;
 mod binary;
 mod cache;
+mod contract;
 mod database;
 mod docs;
 mod errors;
