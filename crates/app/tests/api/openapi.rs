@@ -1,7 +1,7 @@
 //! `GET /openapi.json` describes every route, status and problem body.
 
 use reqwest::StatusCode;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::helpers::TestApp;
 
@@ -65,4 +65,35 @@ async fn the_document_lists_every_operation_and_status() {
     }
     let create = &doc["components"]["schemas"]["CreateUserRequest"]["required"];
     assert_eq!(create, &serde_json::json!(["email", "name"]));
+}
+
+async fn document(app: &TestApp) -> Value {
+    let response = app.get("/openapi.json").await;
+    assert_eq!(response.status(), StatusCode::OK);
+    response.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn the_list_parameters_state_their_rules() {
+    let app = TestApp::spawn().await;
+    let doc = document(&app).await;
+    let parameters = doc["paths"]["/api/v1/users"]["get"]["parameters"]
+        .as_array()
+        .unwrap();
+    let schema = |name: &str| {
+        parameters
+            .iter()
+            .find(|p| p["name"] == name)
+            .map(|p| p["schema"].clone())
+            .unwrap()
+    };
+    let limit = schema("limit");
+    assert_eq!(limit["type"], "integer");
+    assert_eq!(
+        (&limit["minimum"], &limit["maximum"]),
+        (&json!(1), &json!(100))
+    );
+    let cursor = schema("cursor");
+    assert_eq!(cursor["type"], "string");
+    assert_eq!(cursor["pattern"], "^[A-Za-z0-9_-]{32}$");
 }

@@ -2,9 +2,10 @@
 //! and from domain types.
 
 use serde::{Deserialize, Serialize};
-use service::users::{Email, NewUser, User, UserName, UserPatch};
+use service::users::{Cursor, Email, NewUser, User, UserName, UserPatch};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
+use utoipa::openapi::schema::{Object, ObjectBuilder, Type};
 use uuid::Uuid;
 
 use crate::error::ApiError;
@@ -67,15 +68,33 @@ pub struct UserPage {
 }
 
 /// Query of `GET /api/v1/users`. Kept as text so a bad value gets a `400`
-/// naming the parameter.
+/// naming the parameter. Parameters it does not name are ignored; a named
+/// one given twice is a `400`.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
-    /// Page size, 1 to 100 (default 20).
+    /// Page size, 1 to 100 (default 20): decimal digits only, nothing
+    /// around them.
     #[param(value_type = Option<u32>, minimum = 1, maximum = 100)]
     pub limit: Option<String>,
-    /// `next_cursor` of the previous page.
+    /// `next_cursor` of the previous page (the schema carries the
+    /// description).
+    #[param(schema_with = cursor_schema)]
     pub cursor: Option<String>,
+}
+
+/// The `cursor` parameter: the pattern [`Cursor::decode`] accepts.
+fn cursor_schema() -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .description(Some(
+            "`next_cursor` of the previous page, as it was returned: \
+             32 base64url characters, nothing around them.",
+        ))
+        .min_length(Some(Cursor::LEN))
+        .max_length(Some(Cursor::LEN))
+        .pattern(Some(Cursor::PATTERN))
+        .build()
 }
 
 impl From<User> for UserResponse {
