@@ -189,6 +189,7 @@ async fn bad_content_types_and_bodies_are_problems() {
             ("[]", 422),
             ("42", 422),
             (r#"{"email": 1, "name": "X"}"#, 422),
+            (r#"{"email": null, "name": "X"}"#, 422),
             (r#"{"email": "a@example.com", "name": ["X"]}"#, 422),
             (r#"{"name": "X", "nmae": "typo"}"#, 422),
         ] {

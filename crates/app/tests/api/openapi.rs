@@ -97,3 +97,22 @@ async fn the_list_parameters_state_their_rules() {
     assert_eq!(cursor["type"], "string");
     assert_eq!(cursor["pattern"], "^[A-Za-z0-9_-]{32}$");
 }
+
+#[tokio::test]
+async fn the_bodies_state_their_members() {
+    let app = TestApp::spawn().await;
+    let doc = document(&app).await;
+    let schemas = &doc["components"]["schemas"];
+    let create = &schemas["CreateUserRequest"];
+    assert_eq!(create["required"], json!(["email", "name"]));
+    let update = &schemas["UpdateUserRequest"];
+    assert!(update.get("required").is_none(), "{update}");
+    assert_eq!(update["minProperties"], 1);
+    for body in [create, update] {
+        // Unknown members are refused, and no member may be null.
+        assert_eq!(body["additionalProperties"], false, "{body}");
+        for member in ["email", "name"] {
+            assert_eq!(body["properties"][member]["type"], "string", "{body}");
+        }
+    }
+}

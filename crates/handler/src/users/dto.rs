@@ -1,7 +1,7 @@
 //! Request and response bodies of the users API, and their conversion to
 //! and from domain types.
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 use service::users::{Cursor, Email, NewUser, User, UserName, UserPatch};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
@@ -14,29 +14,42 @@ use crate::problem::FieldError;
 /// Body of `POST /api/v1/users`.
 ///
 /// Fields are optional in Rust so a missing one is reported by name with the
-/// other problems, rather than as a parse error that stops at the first.
+/// other problems, rather than as a parse error that stops at the first; a
+/// field sent as `null` is told apart from a missing one.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUserRequest {
     /// Trimmed and lower-cased; unique case-insensitively; at most 254
     /// characters.
+    #[serde(default, deserialize_with = "present")]
     #[schema(value_type = String, required = true, format = Email, max_length = 254, example = "ada@example.com")]
-    pub email: Option<String>,
+    pub email: Option<Option<String>>,
     /// Trimmed; 1 to 100 characters; no control characters.
+    #[serde(default, deserialize_with = "present")]
     #[schema(value_type = String, required = true, min_length = 1, max_length = 100, example = "Ada Lovelace")]
-    pub name: Option<String>,
+    pub name: Option<Option<String>>,
 }
 
-/// Body of `PATCH /api/v1/users/{id}`: at least one field.
+/// Body of `PATCH /api/v1/users/{id}`: at least one field; a field left
+/// out is not changed, and none may be `null`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(min_properties = 1)]
 pub struct UpdateUserRequest {
     /// New e-mail address; same rules as on creation.
-    #[schema(value_type = String, format = Email, max_length = 254)]
-    pub email: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = String, required = false, format = Email, max_length = 254)]
+    pub email: Option<Option<String>>,
     /// New name; same rules as on creation.
-    #[schema(value_type = String, min_length = 1, max_length = 100)]
-    pub name: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = String, required = false, min_length = 1, max_length = 100)]
+    pub name: Option<Option<String>>,
+}
+
+/// A member that is present: `Some(None)` when it is `null`. With
+/// `#[serde(default)]`, a missing member stays `None`.
+fn present<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(deserializer).map(Some)
 }
 
 /// A user.
@@ -109,14 +122,19 @@ impl From<User> for UserResponse {
     }
 }
 
-/// Parses an optional field, recording what is wrong with it.
+/// Parses a member that may be missing (`None`), recording what is wrong
+/// with it; `null` is wrong.
 fn field<T, E: ToString>(
     errors: &mut Vec<FieldError>,
     name: &str,
-    raw: Option<&str>,
+    raw: Option<Option<&str>>,
     parse: impl FnOnce(&str) -> Result<T, E>,
 ) -> Option<T> {
-    match parse(raw?) {
+    let Some(raw) = raw? else {
+        errors.push(FieldError::new(name, "must be a string, not null"));
+        return None;
+    };
+    match parse(raw) {
         Ok(value) => Some(value),
         Err(err) => {
             errors.push(FieldError::new(name, err));
@@ -135,8 +153,8 @@ impl TryFrom<CreateUserRequest> for NewUser {
                 errors.push(FieldError::new(name, "is required"));
             }
         }
-        let email = field(&mut errors, "email", body.email.as_deref(), Email::parse);
-        let name = field(&mut errors, "name", body.name.as_deref(), UserName::parse);
+        let email = field(&mut errors, "email", as_deref(&body.email), Email::parse);
+        let name = field(&mut errors, "name", as_deref(&body.name), UserName::parse);
         match (email, name) {
             (Some(email), Some(name)) if errors.is_empty() => Ok(Self { email, name }),
             _ => Err(ApiError::Validation(errors)),
@@ -149,14 +167,18 @@ impl TryFrom<UpdateUserRequest> for UserPatch {
 
     fn try_from(body: UpdateUserRequest) -> Result<Self, ApiError> {
         let mut errors = Vec::new();
-        let email = field(&mut errors, "email", body.email.as_deref(), Email::parse);
-        let name = field(&mut errors, "name", body.name.as_deref(), UserName::parse);
+        let email = field(&mut errors, "email", as_deref(&body.email), Email::parse);
+        let name = field(&mut errors, "name", as_deref(&body.name), UserName::parse);
         if !errors.is_empty() {
             return Err(ApiError::Validation(errors));
         }
         Self::new(email, name)
             .map_err(|err| ApiError::Validation(vec![FieldError::new("body", err)]))
     }
+}
+
+fn as_deref(member: &Option<Option<String>>) -> Option<Option<&str>> {
+    member.as_ref().map(Option::as_deref)
 }
 
 #[cfg(test)]
@@ -166,7 +188,7 @@ mod tests {
     #[test]
     fn create_reports_every_field() {
         let body = CreateUserRequest {
-            email: Some("nope".to_owned()),
+            email: Some(Some("nope".to_owned())),
             name: None,
         };
         let Err(ApiError::Validation(errors)) = NewUser::try_from(body) else {
@@ -191,5 +213,24 @@ mod tests {
             panic!("expected a validation error");
         };
         assert_eq!(errors[0].field, "body");
+    }
+
+    #[test]
+    fn null_is_refused_and_missing_is_unchanged() {
+        let body: UpdateUserRequest = serde_json::from_str(r#"{"name": null}"#).unwrap();
+        assert_eq!((&body.email, &body.name), (&None, &Some(None)));
+        let Err(ApiError::Validation(errors)) = UserPatch::try_from(body) else {
+            panic!("expected a validation error");
+        };
+        assert_eq!(
+            errors,
+            [FieldError::new("name", "must be a string, not null")]
+        );
+        let body: CreateUserRequest =
+            serde_json::from_str(r#"{"email": null, "name": "Ada"}"#).unwrap();
+        let Err(ApiError::Validation(errors)) = NewUser::try_from(body) else {
+            panic!("expected a validation error");
+        };
+        assert_eq!(errors[0].field, "email");
     }
 }
