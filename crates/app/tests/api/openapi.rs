@@ -3,6 +3,8 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
+use service::users::{Email, UserName};
+
 use crate::helpers::TestApp;
 
 #[tokio::test]
@@ -114,5 +116,24 @@ async fn the_bodies_state_their_members() {
         for member in ["email", "name"] {
             assert_eq!(body["properties"][member]["type"], "string", "{body}");
         }
+    }
+}
+
+#[tokio::test]
+async fn the_members_state_the_rules_the_service_checks() {
+    let app = TestApp::spawn().await;
+    let doc = document(&app).await;
+    let schemas = &doc["components"]["schemas"];
+    for body in ["CreateUserRequest", "UpdateUserRequest"] {
+        let name = &schemas[body]["properties"]["name"];
+        assert_eq!(name["pattern"], UserName::pattern(), "{body}");
+        assert_eq!(
+            (&name["minLength"], &name["maxLength"]),
+            (&json!(1), &json!(100))
+        );
+        let email = &schemas[body]["properties"]["email"];
+        assert_eq!(email["pattern"], Email::PATTERN, "{body}");
+        assert_eq!(email["format"], "email");
+        assert_eq!(email["maxLength"], 254);
     }
 }

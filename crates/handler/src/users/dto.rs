@@ -5,7 +5,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use service::users::{Cursor, Email, NewUser, User, UserName, UserPatch};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
-use utoipa::openapi::schema::{Object, ObjectBuilder, Type};
+use utoipa::openapi::schema::{KnownFormat, Object, ObjectBuilder, SchemaFormat, Type};
 use uuid::Uuid;
 
 use crate::error::ApiError;
@@ -19,14 +19,13 @@ use crate::problem::FieldError;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUserRequest {
-    /// Trimmed and lower-cased; unique case-insensitively; at most 254
-    /// characters.
+    /// The e-mail address (rules in the schema).
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = String, required = true, format = Email, max_length = 254, example = "ada@example.com")]
+    #[schema(schema_with = email_schema, required = true)]
     pub email: Option<Option<String>>,
-    /// Trimmed; 1 to 100 characters; no control characters.
+    /// The display name (rules in the schema).
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = String, required = true, min_length = 1, max_length = 100, example = "Ada Lovelace")]
+    #[schema(schema_with = name_schema, required = true)]
     pub name: Option<Option<String>>,
 }
 
@@ -36,14 +35,52 @@ pub struct CreateUserRequest {
 #[serde(deny_unknown_fields)]
 #[schema(min_properties = 1)]
 pub struct UpdateUserRequest {
-    /// New e-mail address; same rules as on creation.
+    /// New e-mail address (rules in the schema).
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = String, required = false, format = Email, max_length = 254)]
+    #[schema(schema_with = email_schema, required = false)]
     pub email: Option<Option<String>>,
-    /// New name; same rules as on creation.
+    /// New name (rules in the schema).
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = String, required = false, min_length = 1, max_length = 100)]
+    #[schema(schema_with = name_schema, required = false)]
     pub name: Option<Option<String>>,
+}
+
+/// An e-mail address: the pattern and the lengths of [`Email::parse`].
+fn email_schema() -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .format(Some(SchemaFormat::KnownFormat(KnownFormat::Email)))
+        .description(Some(
+            "An e-mail address as sent, nothing trimmed: at most 254 printable ASCII \
+             characters (no spaces; an internationalised domain in its xn-- form, \
+             internationalised local parts are refused); a dot-atom local part of \
+             at most 64 characters (no quoted strings); a domain of two or more \
+             labels that is a valid IDNA host name (no address literals). Stored \
+             lower-cased, unique case-insensitively.",
+        ))
+        .min_length(Some(1))
+        .max_length(Some(Email::MAX_LEN))
+        .pattern(Some(Email::PATTERN))
+        .examples(["ada@example.com"])
+        .build()
+}
+
+/// A name: the pattern is built from the same table [`UserName::parse`]
+/// checks, so the document and the service cannot disagree.
+fn name_schema() -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .description(Some(
+            "A display name: 1 to 100 characters as sent, at least one of them \
+             not whitespace; no control or format characters (Unicode categories \
+             Cc and Cf: bidi controls, zero-width characters, tags) and no line \
+             or paragraph separators (Zl, Zp). Surrounding whitespace is trimmed.",
+        ))
+        .min_length(Some(1))
+        .max_length(Some(UserName::MAX_LEN))
+        .pattern(Some(UserName::pattern()))
+        .examples(["Ada Lovelace"])
+        .build()
 }
 
 /// A member that is present: `Some(None)` when it is `null`. With
