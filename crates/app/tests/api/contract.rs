@@ -131,6 +131,21 @@ async fn malformed_paths_are_problems() {
         cases.push(case(Method::PATCH, &path, 400).json(r#"{"name":"X"}"#));
         cases.push(case(Method::POST, format!("/admin/outbox/{segment}/retry"), 400).admin());
     }
+    // The id is a UUID in its hyphenated form only (`format: uuid`), in
+    // either case; the other spellings uuid parsers take are refused.
+    let simple = id.replace('-', "");
+    for other in [simple, format!("%7B{id}%7D"), format!("urn:uuid:{id}")] {
+        cases.push(case(Method::GET, format!("/api/v1/users/{other}"), 400));
+        cases.push(case(Method::DELETE, format!("/api/v1/users/{other}"), 400));
+        cases.push(
+            case(Method::PATCH, format!("/api/v1/users/{other}"), 400).json(r#"{"name":"X"}"#),
+        );
+    }
+    cases.push(case(
+        Method::GET,
+        format!("/api/v1/users/{}", id.to_uppercase()),
+        200,
+    ));
     cases.push(case(Method::GET, format!("/api/v1/users/{id}/extra"), 404));
     cases.push(case(Method::GET, "/nope/%FF", 404));
     cases.push(case(Method::GET, "/admin/nope/%FF", 404).admin());
