@@ -98,6 +98,12 @@ async fn the_list_parameters_state_their_rules() {
     let cursor = schema("cursor");
     assert_eq!(cursor["type"], "string");
     assert_eq!(cursor["pattern"], "^[A-Za-z0-9_-]{32}$");
+    // What the list returns is what it takes back.
+    let page = &doc["components"]["schemas"]["UserPage"];
+    assert_eq!(page["required"], json!(["items", "next_cursor"]));
+    let next = &page["properties"]["next_cursor"];
+    assert_eq!(next["type"], json!(["string", "null"]));
+    assert_eq!(next["pattern"], cursor["pattern"]);
 }
 
 #[tokio::test]

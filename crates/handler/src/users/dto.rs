@@ -5,7 +5,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use service::users::{Cursor, Email, NewUser, User, UserName, UserPatch};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
-use utoipa::openapi::schema::{KnownFormat, Object, ObjectBuilder, SchemaFormat, Type};
+use utoipa::openapi::schema::{KnownFormat, Object, ObjectBuilder, SchemaFormat, SchemaType, Type};
 use uuid::Uuid;
 
 use crate::error::ApiError;
@@ -50,14 +50,15 @@ fn email_schema() -> Object {
     ObjectBuilder::new()
         .schema_type(Type::String)
         .format(Some(SchemaFormat::KnownFormat(KnownFormat::Email)))
-        .description(Some(
-            "An e-mail address as sent, nothing trimmed: at most 254 printable ASCII \
+        .description(Some(format!(
+            "An e-mail address as sent, nothing trimmed: at most {} printable ASCII \
              characters (no spaces; an internationalised domain in its xn-- form, \
              internationalised local parts are refused); a dot-atom local part of \
              at most 64 characters (no quoted strings); a domain of two or more \
              labels that is a valid IDNA host name (no address literals). Stored \
              lower-cased, unique case-insensitively.",
-        ))
+            Email::MAX_LEN
+        )))
         .min_length(Some(1))
         .max_length(Some(Email::MAX_LEN))
         .pattern(Some(Email::PATTERN))
@@ -70,12 +71,13 @@ fn email_schema() -> Object {
 fn name_schema() -> Object {
     ObjectBuilder::new()
         .schema_type(Type::String)
-        .description(Some(
-            "A display name: 1 to 100 characters as sent, at least one of them \
+        .description(Some(format!(
+            "A display name: 1 to {} characters as sent, at least one of them \
              not whitespace; no control or format characters (Unicode categories \
              Cc and Cf: bidi controls, zero-width characters, tags) and no line \
              or paragraph separators (Zl, Zp). Surrounding whitespace is trimmed.",
-        ))
+            UserName::MAX_LEN
+        )))
         .min_length(Some(1))
         .max_length(Some(UserName::MAX_LEN))
         .pattern(Some(UserName::pattern()))
@@ -114,6 +116,7 @@ pub struct UserPage {
     /// Users in creation order.
     pub items: Vec<UserResponse>,
     /// Pass as `cursor` to get the next page; `null` on the last page.
+    #[schema(schema_with = next_cursor_schema, required = true)]
     pub next_cursor: Option<String>,
 }
 
@@ -135,16 +138,30 @@ pub struct ListQuery {
 
 /// The `cursor` parameter: the pattern [`Cursor::decode`] accepts.
 fn cursor_schema() -> Object {
-    ObjectBuilder::new()
-        .schema_type(Type::String)
+    cursor_text(Type::String.into())
+        .description(Some(format!(
+            "`next_cursor` of the previous page, as it was returned: {} base64url \
+             characters, nothing around them.",
+            Cursor::LEN
+        )))
+        .build()
+}
+
+/// `next_cursor`: what [`Cursor::encode`] writes, or `null`.
+fn next_cursor_schema() -> Object {
+    cursor_text([Type::String, Type::Null].into_iter().collect())
         .description(Some(
-            "`next_cursor` of the previous page, as it was returned: \
-             32 base64url characters, nothing around them.",
+            "Pass as `cursor` to get the next page; `null` on the last page.",
         ))
+        .build()
+}
+
+fn cursor_text(schema_type: SchemaType) -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(schema_type)
         .min_length(Some(Cursor::LEN))
         .max_length(Some(Cursor::LEN))
         .pattern(Some(Cursor::PATTERN))
-        .build()
 }
 
 impl From<User> for UserResponse {
