@@ -124,6 +124,11 @@ impl UserName {
     /// Python's `re` and Rust's `regex` read it alike: it uses only
     /// character classes, `\uXXXX` escapes for the Basic Multilingual Plane,
     /// the characters themselves above it, and the anchors `^` and `$`.
+    /// (Checked for every character against Node's `RegExp` with `u`, and
+    /// jsonschema-rs, which schemathesis uses. Without `u`, ECMA-262 reads
+    /// UTF-16 units and refuses the pattern as out-of-order ranges rather
+    /// than reading it differently; Python's `$` also matches before a final
+    /// newline, which schemathesis reads as the end of the string.)
     pub fn pattern() -> String {
         let forbidden = class(FORBIDDEN);
         let spaces = class(SPACES);
