@@ -25,6 +25,7 @@ COMPOSE ?= docker compose -f deploy/compose.yaml
 
 # Container image, Kubernetes manifests, workflow and supply-chain checks.
 include mk/delivery.mk
+include mk/fuzz.mk
 include mk/template.mk
 
 # The tests check the /metrics output with promtool, and the dashboard and

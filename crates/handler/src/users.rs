@@ -4,7 +4,7 @@ mod dto;
 
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use service::idempotency::StoredAnswer;
@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 pub use self::dto::{CreateUserRequest, ListQuery, UpdateUserRequest, UserPage, UserResponse};
 use crate::error::ApiError;
-use crate::extract::{Json, Query};
+use crate::extract::{Json, Path, Query};
 use crate::idempotency::{self, IdempotencyKeyHeader};
 use crate::problem::{FieldError, Problem, ServerErrors};
 use crate::router::AppState;
@@ -29,12 +29,26 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 /// Parses the `{id}` path segment. Taken as text so that a bad id gets a
 /// `400` problem naming the parameter.
+///
+/// Only the hyphenated form (`format: uuid`, either case) is an id: the
+/// simple, braced and URN spellings that `Uuid::parse_str` also takes are
+/// not what the document says.
 fn user_id(raw: &str) -> Result<UserId, ApiError> {
-    Uuid::parse_str(raw)
+    let hyphenated = raw.len() == 36
+        && raw
+            .bytes()
+            .enumerate()
+            .all(|(i, b)| matches!(i, 8 | 13 | 18 | 23) == (b == b'-'));
+    hyphenated
+        .then(|| Uuid::parse_str(raw).ok())
+        .flatten()
         .map(UserId::from_uuid)
-        .map_err(|_| ApiError::BadRequest {
+        .ok_or_else(|| ApiError::BadRequest {
             detail: format!("`{raw}` is not a user id"),
-            errors: vec![FieldError::new("id", "must be a UUID")],
+            errors: vec![FieldError::new(
+                "id",
+                "must be a UUID (8-4-4-4-12 hex digits)",
+            )],
         })
 }
 
@@ -133,7 +147,7 @@ async fn list_users(
     get,
     path = "/api/v1/users/{id}",
     tag = "users",
-    params(("id" = Uuid, Path, description = "The user's id")),
+    params(("id" = Uuid, Path, description = "The user's id: a UUID, hyphenated (8-4-4-4-12 hex digits, either case)")),
     responses(
         (status = 200, description = "The user", body = UserResponse),
         (status = 400, description = "The id is not a UUID", body = Problem, content_type = "application/problem+json"),
@@ -154,7 +168,7 @@ async fn get_user(
     patch,
     path = "/api/v1/users/{id}",
     tag = "users",
-    params(("id" = Uuid, Path, description = "The user's id")),
+    params(("id" = Uuid, Path, description = "The user's id: a UUID, hyphenated (8-4-4-4-12 hex digits, either case)")),
     request_body = UpdateUserRequest,
     responses(
         (status = 200, description = "The updated user", body = UserResponse),
@@ -183,7 +197,7 @@ async fn update_user(
     delete,
     path = "/api/v1/users/{id}",
     tag = "users",
-    params(("id" = Uuid, Path, description = "The user's id")),
+    params(("id" = Uuid, Path, description = "The user's id: a UUID, hyphenated (8-4-4-4-12 hex digits, either case)")),
     responses(
         (status = 204, description = "Deleted"),
         (status = 400, description = "The id is not a UUID", body = Problem, content_type = "application/problem+json"),

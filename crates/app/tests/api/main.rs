@@ -15,6 +15,7 @@ mod admin;
 mod binary;
 mod cache;
 mod cache_faults;
+mod contract;
 mod cors;
 mod database;
 mod docs;
