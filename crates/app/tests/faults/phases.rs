@@ -171,6 +171,7 @@ fn row(record: &PhaseRecord) -> Vec<String> {
         ms(stats.slowest),
         format!("{:.0}", stats.throughput()),
         format!("{:.0}", record.reads_per_second()),
+        ms(PhaseStats::new(record.labelled(READ), stats.elapsed).p99),
         record
             .recovery
             .map_or_else(|| "-".to_owned(), Recovery::text),
