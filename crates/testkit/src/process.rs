@@ -21,7 +21,7 @@ pub struct ProcessBuilder {
 
 impl ProcessBuilder {
     /// Runs `program` with an empty environment, its stdout and stderr
-    /// appended to `log`.
+    /// written to `log` (replaced if it exists).
     pub fn new(program: impl Into<PathBuf>, log: impl Into<PathBuf>) -> Self {
         Self {
             program: program.into(),
@@ -71,11 +71,8 @@ impl ProcessBuilder {
         if let Some(dir) = self.log.parent() {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
-        let out = File::options()
-            .create(true)
-            .append(true)
-            .open(&self.log)
-            .with_context(|| format!("opening {}", self.log.display()))?;
+        let out =
+            File::create(&self.log).with_context(|| format!("opening {}", self.log.display()))?;
         let err = out.try_clone().context("duplicating the log file")?;
         let child = Command::new(&self.program)
             .args(&self.args)

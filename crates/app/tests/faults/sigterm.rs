@@ -18,6 +18,7 @@ use crate::workload::{self, Mix, Users};
 
 const NAME: &str = "sigterm";
 const SHUTDOWN_DELAY: Duration = Duration::from_secs(1);
+const SHUTDOWN_TIMEOUT: &str = "10s";
 /// Load before the signal, and in all.
 const BEFORE_SIGNAL: Duration = Duration::from_millis(1500);
 const LOAD: Duration = Duration::from_secs(4);
@@ -32,7 +33,7 @@ pub async fn scenario() {
         ("REDIS_URL", shared_redis_url()),
         ("CACHE_KEY_PREFIX", format!("faults-{}", db.name())),
         ("SHUTDOWN_DELAY", "1s".to_owned()),
-        ("SHUTDOWN_TIMEOUT", "10s".to_owned()),
+        ("SHUTDOWN_TIMEOUT", SHUTDOWN_TIMEOUT.to_owned()),
         // The line saying when the listener closed is at info.
         ("LOG_LEVEL", "warn,handler::server=info".to_owned()),
     ];
@@ -113,13 +114,15 @@ pub async fn scenario() {
         "0 failed requests among those started before the listener closed",
         closed.is_some() && failed.is_empty(),
         format!(
-            "{} of {} failed{}",
+            "{} of {} failed {}",
             failed.len(),
             served.len(),
             failed
-                .first()
-                .map(|s| format!(" (e.g. {:?})", s.result))
-                .unwrap_or_default()
+                .iter()
+                .take(3)
+                .map(|s| describe(s, closed_or_end))
+                .collect::<Vec<_>>()
+                .join("; ")
         ),
     );
     let after = &records[2].stats;
@@ -168,13 +171,34 @@ pub async fn scenario() {
     report.finish();
 }
 
+/// A failed request: its kind, when it started relative to the close, and
+/// what happened.
+fn describe(sample: &Sample, closed: SystemTime) -> String {
+    let (side, offset) = match closed.duration_since(sample.started_at) {
+        Ok(before) => ("before", before),
+        Err(after) => ("after", after.duration()),
+    };
+    let outcome = match &sample.result {
+        Ok(status) => status.to_string(),
+        Err(failure) => format!("{failure:?}"),
+    };
+    format!(
+        "{} started {:.1} ms {side} the close, took {:.1} ms: {outcome}",
+        sample.label,
+        offset.as_secs_f64() * 1000.0,
+        sample.latency.as_secs_f64() * 1000.0
+    )
+}
+
 /// When the listener closed, from the server's log line.
 fn closed_at(service: &Service) -> Option<SystemTime> {
     service
         .process
         .json_lines()
         .into_iter()
-        .find(|l| l["message"] == CLOSED)
+        // The admin listener closes later with the same line, and its own
+        // drain timeout.
+        .find(|l| l["message"] == CLOSED && l["timeout"] == SHUTDOWN_TIMEOUT)
         .and_then(|l| OffsetDateTime::parse(l["timestamp"].as_str()?, &Rfc3339).ok())
         .map(SystemTime::from)
 }
