@@ -143,7 +143,9 @@ pub async fn scenario() {
         "A private redis-server behind a fault proxy; PostgreSQL up. CACHE_TIMEOUT=50ms \
          (default). {} clients, {:.1} s per phase, {r}% cached reads / {c}% creates / {p}% \
          patches. During each failure {STALE_PROBES} cached users are patched; after the heal \
-         they are read back.",
+         they are read back. (A black hole holds the invalidations sent into it and passes them \
+         on when it heals, as TCP retransmission would: refused connections and refused scripts \
+         are the failures that lose them.)",
         workload::CLIENTS,
         PHASE.as_secs_f64()
     ));
