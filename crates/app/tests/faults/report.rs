@@ -127,9 +127,16 @@ fn write_report() {
         .format(&Rfc3339)
         .unwrap();
     let cores = std::thread::available_parallelism().map_or(0, std::num::NonZero::get);
+    // Other work on the machine moves latency and throughput: say how
+    // busy it was.
+    let load = std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next().map(str::to_owned))
+        .map_or_else(String::new, |l| format!(", load average {l} at the end"));
     let mut report = format!(
-        "# Fault suite\n\n`make faults`, {now}, {cores} cores. The release binary under \
-         load while its dependencies fail; one row per phase, then the promises checked.\n\n"
+        "# Fault suite\n\n`make faults`, {now}, {cores} cores{load}. The release binary \
+         under load while its dependencies fail; one row per phase, then the promises \
+         checked.\n\n"
     );
     for path in sections {
         report.push_str(&std::fs::read_to_string(path).unwrap());
