@@ -27,6 +27,7 @@ COMPOSE ?= docker compose -f deploy/compose.yaml
 include mk/delivery.mk
 include mk/fuzz.mk
 include mk/template.mk
+include mk/faults.mk
 
 # The tests check the /metrics output with promtool, and the dashboard and
 # alerts against a real Prometheus server (both installed on demand).
