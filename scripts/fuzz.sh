@@ -18,6 +18,7 @@
 # FUZZ_ARGS='--include-path-regex users/\{id\}'.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+ROOT=$PWD
 
 ST=${ST:?ST must name the schemathesis CLI (make fuzz installs it)}
 # schemathesis runs in another directory (below): make the path absolute.
@@ -102,7 +103,9 @@ echo "==> schemathesis $("$ST" --version | awk '{print $NF}'), seed $SEED, up to
 # working directory (for `st replay`): run it in $OUT.
 status=0
 # FUZZ_ARGS is split into words on purpose.
-(cd "$OUT" && "$ST" run "$BASE/openapi.json" \
+# scripts/fuzz_hooks.py keeps idempotency keys to one body each.
+(cd "$OUT" && PYTHONPATH="$ROOT/scripts${PYTHONPATH:+:$PYTHONPATH}" SCHEMATHESIS_HOOKS=fuzz_hooks \
+    "$ST" run "$BASE/openapi.json" \
     --checks all \
     --phases examples,coverage,fuzzing,stateful \
     --max-examples "$MAX_EXAMPLES" \

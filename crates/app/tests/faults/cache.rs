@@ -20,8 +20,9 @@ const NAME: &str = "redis";
 const STALE_PROBES: usize = 5;
 /// The least share of the healthy read throughput a failure may leave.
 const MIN_READ_SHARE: f64 = 0.5;
-/// Log lines of a cache call that failed or timed out.
-const CACHE_FAILURE_LOG: &str = "treated as a miss";
+/// Log lines of a cache call that failed or timed out (each message
+/// contains it), and of a failed invalidation.
+const CACHE_FAILURE_LOG: &str = "without the cache";
 
 /// A private Redis server on a free loopback port.
 struct PrivateRedis {
