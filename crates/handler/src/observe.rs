@@ -28,6 +28,9 @@ use crate::request_id;
 /// trying a thousand paths creates one series, not a thousand.
 pub const UNMATCHED_ROUTE: &str = "unmatched";
 
+/// The target of the request span, for filters that want it alone.
+pub const SPAN_TARGET: &str = module_path!();
+
 /// Routes whose access log lines are at debug level: probes and scrapes
 /// would otherwise drown the log.
 const QUIET_ROUTES: &[&str] = &["/healthz", "/startupz", "/readyz", "/metrics"];
@@ -118,6 +121,7 @@ pub async fn observe(request: Request, next: Next) -> Response {
     macro_rules! request_span {
         ($level:expr) => {
             tracing::span!(
+                target: SPAN_TARGET,
                 $level,
                 "request",
                 otel.name = format!("{method} {route}"),
