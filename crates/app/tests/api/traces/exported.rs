@@ -110,6 +110,14 @@ pub fn str_attr<'a>(attributes: &'a [KeyValue], key: &str) -> Option<&'a str> {
     })
 }
 
+/// An integer attribute; `None` when missing, a panic when of another type.
+pub fn int_attr(attributes: &[KeyValue], key: &str) -> Option<i64> {
+    attr(attributes, key).map(|v| match v {
+        Value::IntValue(i) => *i,
+        other => panic!("`{key}` is not an integer: {other:?}"),
+    })
+}
+
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -13,10 +13,12 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
+use opentelemetry_proto::tonic::trace::v1::status::StatusCode as SpanStatus;
 use prost::Message as _;
 use reqwest::StatusCode;
+use serde_json::Value;
 
-use super::exported::{Export, Exported, Exports, hex, str_attr};
+use super::exported::{Export, Exported, Exports, hex, int_attr, str_attr};
 use crate::binary::{Binary, Stdout};
 use crate::helpers::BlackHole;
 
@@ -151,6 +153,143 @@ async fn spans_arrive_over_otlp_http_with_the_configured_resource_and_headers() 
         .await;
     assert_eq!(line["http.route"], "/api/v1/users/{id}");
     assert!(binary.lines().iter().all(|l| !l.contains("s3cret")));
+}
+
+/// The `request finished` log line whose span is `span`.
+fn log_line(binary: &Binary, span: &Exported) -> Value {
+    let span_id = hex(&span.span.span_id);
+    binary
+        .events("request finished")
+        .into_iter()
+        .find(|e| e["span_id"] == span_id.as_str())
+        .unwrap_or_else(|| panic!("no log line for span {span_id}"))
+}
+
+/// Keys only the OpenTelemetry span may carry.
+fn assert_trace_only_keys_absent(line: &Value) {
+    for key in line.as_object().unwrap().keys() {
+        assert!(
+            !key.starts_with("otel.")
+                && !["url.scheme", "http.request.method_original", "error.type"]
+                    .contains(&key.as_str()),
+            "`{key}` reached the log: {line}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn server_spans_follow_the_http_semantic_conventions() {
+    let (exports, base) = start_receiver().await;
+    let binary = traced(&[
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", base.as_str()),
+        ("REQUEST_TIMEOUT", "3s"),
+        ("DATABASE_STATEMENT_TIMEOUT", "300ms"),
+        ("DATABASE_ACQUIRE_TIMEOUT", "500ms"),
+    ])
+    .await;
+    let id = binary.create_user("conventions@example.com").await;
+    let unknown = binary
+        .client
+        .get(binary.url("/no/such/path"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
+    let purge = binary
+        .client
+        .request(
+            Method::from_bytes(b"PURGE").unwrap(),
+            binary.url("/api/v1/users"),
+        )
+        .header("x-forwarded-proto", "https")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(purge.status(), StatusCode::METHOD_NOT_ALLOWED);
+    // A row lock the update waits on past the statement timeout: a 5xx.
+    let lock = binary.lock_user(&id).await;
+    let failed = binary
+        .client
+        .patch(binary.url(&format!("/api/v1/users/{id}")))
+        .json(&serde_json::json!({ "name": "Blocked" }))
+        .send()
+        .await
+        .unwrap();
+    lock.rollback().await.unwrap();
+    assert!(failed.status().is_server_error(), "{}", failed.status());
+
+    // A matched route: `METHOD route`, every attribute set, status unset.
+    let created = exports.until_span("POST /api/v1/users", None).await;
+    let attrs = &created.span.attributes;
+    assert_eq!(created.span.kind, SpanKind::Server as i32);
+    assert_eq!(str_attr(attrs, "http.request.method"), Some("POST"));
+    assert_eq!(str_attr(attrs, "http.route"), Some("/api/v1/users"));
+    assert_eq!(str_attr(attrs, "url.path"), Some("/api/v1/users"));
+    assert_eq!(str_attr(attrs, "url.scheme"), Some("http"));
+    assert_eq!(int_attr(attrs, "http.response.status_code"), Some(201));
+    assert_eq!(str_attr(attrs, "http.request.method_original"), None);
+    assert_eq!(str_attr(attrs, "error.type"), None);
+    assert!(
+        attrs.iter().all(|kv| !kv.key.starts_with("otel.")),
+        "{attrs:#?}"
+    );
+    assert_eq!(
+        created.span.status.as_ref().map_or(0, |s| s.code),
+        SpanStatus::Unset as i32
+    );
+
+    // No route matched: the method alone, and no `http.route`; a 404 is
+    // not an error of the server.
+    let unmatched = exports.until_span("GET", None).await;
+    let attrs = &unmatched.span.attributes;
+    assert_eq!(str_attr(attrs, "http.route"), None);
+    assert_eq!(str_attr(attrs, "url.path"), Some("/no/such/path"));
+    assert_eq!(int_attr(attrs, "http.response.status_code"), Some(404));
+    assert_eq!(
+        unmatched.span.status.as_ref().map_or(0, |s| s.code),
+        SpanStatus::Unset as i32
+    );
+
+    // A method the conventions do not know: `_OTHER`, the original kept,
+    // and `HTTP` in the name; the scheme a proxy reported.
+    let other = exports.until_span("HTTP /api/v1/users", None).await;
+    let attrs = &other.span.attributes;
+    assert_eq!(str_attr(attrs, "http.request.method"), Some("_OTHER"));
+    assert_eq!(
+        str_attr(attrs, "http.request.method_original"),
+        Some("PURGE")
+    );
+    assert_eq!(str_attr(attrs, "url.scheme"), Some("https"));
+    assert_eq!(int_attr(attrs, "http.response.status_code"), Some(405));
+
+    // A 5xx: error status, and `error.type` is the status code.
+    let error = exports.until_span("PATCH /api/v1/users/{id}", None).await;
+    let status = failed.status().as_u16();
+    let attrs = &error.span.attributes;
+    assert_eq!(
+        int_attr(attrs, "http.response.status_code"),
+        Some(i64::from(status))
+    );
+    assert_eq!(
+        str_attr(attrs, "error.type"),
+        Some(status.to_string().as_str())
+    );
+    assert_eq!(
+        error.span.status.as_ref().map(|s| s.code),
+        Some(SpanStatus::Error as i32)
+    );
+
+    // The log lines keep their keys: the conventions' names for the facts
+    // they share with the span, nothing only a trace needs.
+    let line = log_line(&binary, &other);
+    assert_eq!(line["http.request.method"], "_OTHER");
+    assert_eq!(line["http.route"], "/api/v1/users");
+    let line = log_line(&binary, &unmatched);
+    assert_eq!(line["url.path"], "/no/such/path");
+    assert!(line.get("http.route").is_none(), "{line}");
+    for span in [&created, &unmatched, &other, &error] {
+        assert_trace_only_keys_absent(&log_line(&binary, span));
+    }
 }
 
 #[tokio::test]
