@@ -47,7 +47,7 @@ impl TraceService for GrpcReceiver {
         self.exports.push(Export {
             path: "/opentelemetry.proto.collector.trace.v1.TraceService/Export".to_owned(),
             headers,
-            request: request.into_inner(),
+            request: Some(request.into_inner()),
         });
         Ok(tonic::Response::new(ExportTraceServiceResponse {
             partial_success: None,

@@ -17,7 +17,8 @@ pub struct Export {
     pub path: String,
     /// Request headers (gRPC metadata), names lower-case.
     pub headers: Vec<(String, String)>,
-    pub request: ExportTraceServiceRequest,
+    /// The export, if the body was one.
+    pub request: Option<ExportTraceServiceRequest>,
 }
 
 impl Export {
@@ -52,7 +53,8 @@ impl Exports {
     pub fn spans(&self) -> Vec<Exported> {
         self.all()
             .into_iter()
-            .flat_map(|export| export.request.resource_spans)
+            .filter_map(|export| export.request)
+            .flat_map(|request| request.resource_spans)
             .flat_map(|resource_spans| {
                 let resource = resource_spans
                     .resource

@@ -8,7 +8,7 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode as HttpStatus, Uri, header};
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse as _, Response};
 use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
@@ -34,22 +34,22 @@ async fn start_receiver() -> (Exports, String) {
     (exports, format!("http://{addr}"))
 }
 
-/// Keeps a well-formed export and answers as a collector does; refuses
-/// anything else, so that the test sees nothing from it.
+/// Keeps every request, decoded when it is a protobuf export, and answers
+/// as a collector does: `200` with an `ExportTraceServiceResponse`, `400`
+/// for anything else.
 async fn receive(
     State(exports): State<Exports>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
     body: Bytes,
-) -> impl IntoResponse {
-    let content_type = headers.get(header::CONTENT_TYPE).map(|v| v.as_bytes());
-    if method != Method::POST || content_type != Some(PROTOBUF.as_bytes()) {
-        return (HttpStatus::UNSUPPORTED_MEDIA_TYPE, Vec::new());
-    }
-    let Ok(request) = ExportTraceServiceRequest::decode(body) else {
-        return (HttpStatus::BAD_REQUEST, Vec::new());
-    };
+) -> Response {
+    let protobuf =
+        headers.get(header::CONTENT_TYPE).map(|v| v.as_bytes()) == Some(PROTOBUF.as_bytes());
+    let request = (method == Method::POST && protobuf)
+        .then(|| ExportTraceServiceRequest::decode(body).ok())
+        .flatten();
+    let decoded = request.is_some();
     let headers = headers
         .iter()
         .map(|(k, v)| {
@@ -62,10 +62,13 @@ async fn receive(
         headers,
         request,
     });
+    if !decoded {
+        return HttpStatus::BAD_REQUEST.into_response();
+    }
     let answer = ExportTraceServiceResponse {
         partial_success: None,
     };
-    (HttpStatus::OK, answer.encode_to_vec())
+    ([(header::CONTENT_TYPE, PROTOBUF)], answer.encode_to_vec()).into_response()
 }
 
 /// The binary with `vars`, exiting as soon as it is signalled.
@@ -144,6 +147,7 @@ async fn spans_arrive_over_otlp_http_with_the_configured_resource_and_headers() 
     for export in &all {
         assert_eq!(export.path, "/v1/traces");
         assert_eq!(export.header("content-type"), Some(PROTOBUF));
+        assert!(export.request.is_some(), "not a protobuf export");
         assert_eq!(export.header("api-key"), Some("s3cret=key"));
     }
     // The request's log line carries the same trace id; no line shows the
