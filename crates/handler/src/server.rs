@@ -20,10 +20,10 @@ use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
-/// After the listener closes, how long connections taken from the accept
-/// backlog get to read the request their client already sent, before the
-/// graceful shutdown closes connections that are between requests.
-const REQUEST_PICKUP_GRACE: Duration = Duration::from_millis(50);
+/// After the listener closes, how long connections get to end by
+/// themselves (each closes after its next answer) before the graceful
+/// shutdown closes those still idle.
+const IDLE_GRACE: Duration = Duration::from_secs(1);
 
 /// How a drain ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -132,18 +132,25 @@ impl Server {
             backlog += 1;
         }
         drop(self.listener);
-        // A connection just taken may not have read its request yet, and a
-        // graceful shutdown closes a connection that is between requests:
-        // give the ones whose request is already on its way a moment to
-        // start it.
-        tokio::time::sleep(REQUEST_PICKUP_GRACE).await;
+        let deadline = tokio::time::Instant::now() + drain_timeout;
         tracing::info!(
             backlog,
             open_connections = graceful.count(),
             timeout = ?drain_timeout,
             "stopped accepting connections; draining"
         );
-        let drained = tokio::time::timeout(drain_timeout, graceful.shutdown()).await;
+        // A graceful shutdown closes every connection that is between
+        // requests, and a client may be sending one on it at that very
+        // moment. Every answer now says `Connection: close`, so the busy
+        // connections go away by themselves after their next answer: wait
+        // for that first (bounded), then close what is still idle.
+        let quiet = async {
+            while graceful.count() > 0 {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        };
+        let _ = tokio::time::timeout(IDLE_GRACE.min(drain_timeout), quiet).await;
+        let drained = tokio::time::timeout_at(deadline, graceful.shutdown()).await;
         while connections.try_join_next().is_some() {}
         let open = connections.len();
         connections.abort_all();

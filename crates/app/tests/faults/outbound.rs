@@ -65,6 +65,8 @@ pub async fn scenario() {
             format!("http://{}", otlp.addr()),
         ),
         ("OTEL_EXPORTER_OTLP_TIMEOUT", OTLP_TIMEOUT_MS.to_owned()),
+        // The receiver in this suite speaks OTLP/gRPC.
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc".to_owned()),
     ];
     let service = Service::start(
         NAME,
