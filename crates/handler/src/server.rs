@@ -20,6 +20,11 @@ use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
+/// After the listener closes, how long connections taken from the accept
+/// backlog get to read the request their client already sent, before the
+/// graceful shutdown closes connections that are between requests.
+const REQUEST_PICKUP_GRACE: Duration = Duration::from_millis(50);
+
 /// How a drain ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Drain {
@@ -110,8 +115,30 @@ impl Server {
             });
         }
 
+        // Connections the kernel completed but nobody accepted yet would be
+        // reset with the listener: a client that already sent its request
+        // on one would see it fail. Take them all, then close.
+        let mut backlog = 0_usize;
+        // A zero timeout polls the accept once: ready now, or done.
+        while let Ok(accepted) = tokio::time::timeout(Duration::ZERO, self.listener.accept()).await
+        {
+            let Ok((stream, _)) = accepted else { break };
+            let service = TowerToHyperService::new(self.router.clone());
+            let connection =
+                graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
+            connections.spawn(async move {
+                let _ = connection.await;
+            });
+            backlog += 1;
+        }
         drop(self.listener);
+        // A connection just taken may not have read its request yet, and a
+        // graceful shutdown closes a connection that is between requests:
+        // give the ones whose request is already on its way a moment to
+        // start it.
+        tokio::time::sleep(REQUEST_PICKUP_GRACE).await;
         tracing::info!(
+            backlog,
             open_connections = graceful.count(),
             timeout = ?drain_timeout,
             "stopped accepting connections; draining"

@@ -7,6 +7,8 @@
 //! # Layout
 //! - [`database`]: the pool, migrations, and the driver-error mapping.
 //! - [`users`]: [`PgUserStore`](users::PgUserStore), the users table.
+//! - [`idempotency`]: idempotency keys, claimed and answered inside a
+//!   resource's transaction, and their purge.
 //! - [`outbox`]: [`PgOutboxStore`](outbox::PgOutboxStore), the outbox
 //!   table: claims with `SKIP LOCKED` and a lease.
 //! - [`redis`]: [`RedisCache`](redis::RedisCache), the Redis connection
@@ -18,6 +20,7 @@
 
 pub mod cache;
 pub mod database;
+pub mod idempotency;
 pub mod outbox;
 pub mod redis;
 mod tls;
