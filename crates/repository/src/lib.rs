@@ -16,10 +16,12 @@
 //!   renews.
 //! - [`cache`]: [`RedisUserCache`](cache::RedisUserCache), the versioned
 //!   read cache of users.
+//! - `tls`: the TLS files both connections read, checked at start-up.
 
 pub mod cache;
 pub mod database;
 pub mod idempotency;
 pub mod outbox;
 pub mod redis;
+mod tls;
 pub mod users;

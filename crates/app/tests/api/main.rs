@@ -31,6 +31,7 @@ mod request_id;
 mod security_headers;
 mod shutdown;
 mod slow_clients;
+mod tls;
 mod traces;
 mod users_create;
 mod users_delete;
