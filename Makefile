@@ -25,7 +25,9 @@ COMPOSE ?= docker compose -f deploy/compose.yaml
 
 # Container image, Kubernetes manifests, workflow and supply-chain checks.
 include mk/delivery.mk
+include mk/fuzz.mk
 include mk/template.mk
+include mk/faults.mk
 
 # The tests check the /metrics output with promtool, and the dashboard and
 # alerts against a real Prometheus server (both installed on demand).

@@ -14,9 +14,10 @@ use anyhow::Context as _;
 use config::Settings;
 use handler::admin::AdminState;
 use handler::server::{Drain, Server};
-use handler::{AppState, HttpLimits};
+use handler::{AppState, CorsPolicy, HttpLimits};
 use repository::cache::RedisUserCache;
 use repository::database::{self, PostgresCheck};
+use repository::idempotency::PgIdempotencyStore;
 use repository::outbox::PgOutboxStore;
 use repository::redis::RedisCache;
 use repository::users::PgUserStore;
@@ -139,7 +140,8 @@ impl Application {
                 )
                 .with_breakers(breakers),
         );
-        let users = Arc::new(UserService::new(store, cache));
+        let users =
+            Arc::new(UserService::new(store, cache).with_idempotency_ttl(settings.idempotency.ttl));
         let (auth, keys) = auth::wire(settings.auth.as_ref())?;
         let router = handler::router(
             AppState {
@@ -151,6 +153,9 @@ impl Application {
                 request_timeout: settings.http.request_timeout,
                 request_body_limit: settings.http.request_body_limit,
                 max_concurrent_requests: settings.http.max_concurrent_requests,
+            },
+            &CorsPolicy {
+                allowed_origins: settings.cors.allowed_origins.clone(),
             },
         );
         let sampled_pool = pool.clone();
@@ -243,6 +248,7 @@ impl Application {
             Arc::clone(&health),
             BackgroundWork {
                 worker,
+                idempotency: Arc::new(PgIdempotencyStore::new(pool.clone())),
                 tasks: tasks.clone(),
                 cancel: cancel.clone(),
             },

@@ -3,7 +3,8 @@
 //! - [`logs`]: JSON (or pretty) lines on stdout through a bounded,
 //!   non-blocking writer, with a filter that can be changed at runtime.
 //! - [`metrics`]: the Prometheus recorder and what `/metrics` renders.
-//! - [`traces`]: OpenTelemetry over OTLP/gRPC, from the `OTEL_*` settings.
+//! - [`traces`]: OpenTelemetry over OTLP/HTTP or OTLP/gRPC, from the
+//!   `OTEL_*` settings.
 
 pub mod logs;
 pub mod metrics;
@@ -20,9 +21,9 @@ use tracing_subscriber::util::SubscriberInitExt as _;
 /// OpenTelemetry's own crates: their errors flood stdout while a collector
 /// is down, and their spans must never be exported.
 const OTEL_CRATES: &[&str] = &["opentelemetry", "opentelemetry_sdk", "opentelemetry_otlp"];
-/// The transport stack under the OTLP exporter: a log line per frame at
-/// debug, and a feedback loop if its spans were exported.
-const TRANSPORT_CRATES: &[&str] = &["tonic", "h2", "hyper", "hyper_util", "tower"];
+/// The transport stacks under the OTLP exporters: a log line per frame at
+/// debug, and a feedback loop if their spans were exported.
+const TRANSPORT_CRATES: &[&str] = &["tonic", "h2", "hyper", "hyper_util", "tower", "reqwest"];
 
 /// The version this binary reports.
 pub const VERSION: &str = env!("APP_VERSION");
@@ -42,11 +43,11 @@ pub struct Telemetry {
 
 impl Telemetry {
     /// Installs the global log subscriber, metrics recorder and tracer.
-    /// Must run inside the tokio runtime (the OTLP exporter needs it).
+    /// Must run inside the tokio runtime (the gRPC exporter needs it).
     ///
     /// # Errors
-    /// An invalid `LOG_LEVEL`, an unusable OTLP endpoint, or a subscriber
-    /// already installed in this process.
+    /// An invalid `LOG_LEVEL`, an unusable OTLP endpoint or header, or a
+    /// subscriber already installed in this process.
     pub fn init(settings: &Settings) -> anyhow::Result<Self> {
         let metrics = metrics::Metrics::install()?;
         let traces = traces::Traces::new(&settings.tracing)?;
@@ -60,7 +61,7 @@ impl Telemetry {
             .with(
                 tracing_opentelemetry::layer()
                     .with_tracer(traces.tracer())
-                    .with_filter(traces::span_filter()),
+                    .with_filter(traces.span_filter()),
             )
             .try_init()
             .map_err(|err| anyhow::anyhow!("installing the log subscriber: {err}"))?;
@@ -76,8 +77,19 @@ impl Telemetry {
 
     /// Flushes and stops the span exporter within `timeout`. Returns
     /// `false` when spans were left unexported.
+    ///
+    /// Called from async code, this blocks its thread until the exporter
+    /// is done; the gRPC exporter's connection runs on the tokio runtime,
+    /// so on a multi-threaded runtime the worker first hands its other
+    /// tasks on instead of holding them up.
     pub fn flush(&self, timeout: Duration) -> bool {
-        self.traces.shutdown(timeout)
+        let multi_thread = tokio::runtime::Handle::try_current()
+            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+        if multi_thread {
+            tokio::task::block_in_place(|| self.traces.shutdown(timeout))
+        } else {
+            self.traces.shutdown(timeout)
+        }
     }
 
     /// Lines dropped so far because stdout could not keep up.

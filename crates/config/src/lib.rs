@@ -213,7 +213,9 @@ pub struct HealthSettings {
 /// OpenTelemetry tracing, from the standard `OTEL_*` variables.
 #[derive(Debug, Clone)]
 pub struct TracingSettings {
-    /// OTLP/gRPC endpoint; `None` exports nothing (`OTEL_EXPORTER_OTLP_ENDPOINT`).
+    /// The collector's base URL (`OTEL_EXPORTER_OTLP_ENDPOINT`): `/v1/traces`
+    /// is appended for OTLP/HTTP, gRPC uses it as is. With no
+    /// `traces_endpoint` either, nothing is exported.
     pub endpoint: Option<String>,
     /// Limit of one export (`OTEL_EXPORTER_OTLP_TIMEOUT`).
     pub export_timeout: Duration,

@@ -21,6 +21,7 @@ use service::outbox::OutboxStore;
 use subtle::ConstantTimeEq as _;
 
 use crate::error::ApiError;
+use crate::extract::Text;
 
 /// Reads and replaces the log filter; implemented by the binary over its
 /// subscriber's reload handle.
@@ -91,7 +92,10 @@ async fn get_log_level(State(state): State<AdminState>) -> String {
     state.log_level.current() + "\n"
 }
 
-async fn put_log_level(State(state): State<AdminState>, body: String) -> Result<String, ApiError> {
+async fn put_log_level(
+    State(state): State<AdminState>,
+    Text(body): Text,
+) -> Result<String, ApiError> {
     let directive = body.trim();
     if directive.is_empty() || directive.len() > MAX_DIRECTIVE_BYTES {
         return Err(ApiError::BadRequest {

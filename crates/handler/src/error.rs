@@ -52,6 +52,10 @@ pub enum ApiError {
     /// `409`: the request conflicts with current state (e.g. e-mail taken).
     #[error("conflict: {0}")]
     Conflict(String),
+    /// `409` with `Retry-After`: the first request with this
+    /// `Idempotency-Key` is still being processed.
+    #[error("in flight: {0}")]
+    InFlight(String),
     /// `413`: the body is over the limit.
     #[error("payload too large: {0}")]
     PayloadTooLarge(String),
@@ -80,6 +84,14 @@ impl From<UserError> for ApiError {
             UserError::EmailTaken => {
                 Self::Conflict("another user already has this e-mail address".to_owned())
             }
+            UserError::KeyReused => Self::Validation(vec![FieldError::new(
+                "Idempotency-Key",
+                "was already used for a different request; use a new key for a new request",
+            )]),
+            UserError::KeyInFlight => Self::InFlight(
+                "a request with this Idempotency-Key is still being processed; retry after the delay in Retry-After"
+                    .to_owned(),
+            ),
             UserError::Unavailable(source) => Self::Unavailable(source),
             UserError::Internal(source) => Self::Internal(source),
         }
@@ -180,6 +192,13 @@ impl IntoResponse for ApiError {
                 },
                 None,
             ),
+            Self::InFlight(detail) => (
+                Problem {
+                    type_: "/problems/in-flight",
+                    ..Problem::from_status(StatusCode::CONFLICT, detail)
+                },
+                None,
+            ),
             Self::PayloadTooLarge(detail) => (
                 Problem::from_status(StatusCode::PAYLOAD_TOO_LARGE, detail),
                 None,
@@ -228,7 +247,7 @@ impl IntoResponse for ApiError {
         let status =
             StatusCode::from_u16(problem.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let mut response = status.into_response();
-        if status == StatusCode::SERVICE_UNAVAILABLE {
+        if status == StatusCode::SERVICE_UNAVAILABLE || problem.type_ == "/problems/in-flight" {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));

@@ -1,11 +1,17 @@
 //! Extractors whose rejections are [`ApiError`]s, so axum's own failures
-//! (bad JSON, wrong content type, body too large, bad query string) come out
-//! as problem+json like every other error.
+//! (bad JSON, wrong content type, body too large, bad query string, a path
+//! segment that is not UTF-8, a text body that is not UTF-8) come out as
+//! problem+json like every other error.
+//!
+//! Handlers take these instead of axum's `Json`, `Query`, `Path` and
+//! `String`: axum's rejections are plain text with a content type of their
+//! own, which the problem renderer leaves alone.
 
 use std::error::Error as _;
 
-use axum::extract::FromRequest;
-use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::path::ErrorKind;
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection, StringRejection};
+use axum::extract::{FromRequest, Request};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
@@ -28,6 +34,26 @@ impl<T: Serialize> IntoResponse for Json<T> {
 #[derive(Debug, Clone, Copy, Default, axum::extract::FromRequestParts)]
 #[from_request(via(axum::extract::Query), rejection(ApiError))]
 pub struct Query<T>(pub T);
+
+/// `axum::extract::Path` with problem+json rejections.
+#[derive(Debug, Clone, Copy, Default, axum::extract::FromRequestParts)]
+#[from_request(via(axum::extract::Path), rejection(ApiError))]
+pub struct Path<T>(pub T);
+
+/// A UTF-8 text body (what `String` extracts) with problem+json rejections.
+#[derive(Debug, Clone, Default)]
+pub struct Text(pub String);
+
+impl<S: Send + Sync> FromRequest<S> for Text {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        String::from_request(request, state)
+            .await
+            .map(Self)
+            .map_err(ApiError::from)
+    }
+}
 
 impl From<JsonRejection> for ApiError {
     fn from(rejection: JsonRejection) -> Self {
@@ -53,6 +79,51 @@ impl From<QueryRejection> for ApiError {
     fn from(rejection: QueryRejection) -> Self {
         Self::BadRequest {
             detail: rejection.body_text(),
+            errors: Vec::new(),
+        }
+    }
+}
+
+impl From<PathRejection> for ApiError {
+    fn from(rejection: PathRejection) -> Self {
+        if rejection.status().is_server_error() {
+            // The route and the extractor disagree: a bug, not a bad request.
+            return Self::Internal(anyhow::anyhow!(
+                "path parameters: {}",
+                rejection.body_text()
+            ));
+        }
+        let errors = match &rejection {
+            PathRejection::FailedToDeserializePathParams(err) => match err.kind() {
+                ErrorKind::InvalidUtf8InPathParam { key } => {
+                    vec![FieldError::new(key, "is not UTF-8 once percent-decoded")]
+                }
+                ErrorKind::ParseErrorAtKey {
+                    key, expected_type, ..
+                } => vec![FieldError::new(key, format!("must be a {expected_type}"))],
+                ErrorKind::DeserializeError { key, message, .. } => {
+                    vec![FieldError::new(key, message)]
+                }
+                _ => Vec::new(),
+            },
+            _ => Vec::new(),
+        };
+        Self::BadRequest {
+            detail: "the path is malformed".to_owned(),
+            errors,
+        }
+    }
+}
+
+impl From<StringRejection> for ApiError {
+    fn from(rejection: StringRejection) -> Self {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            return Self::PayloadTooLarge(
+                "the request body is larger than the server accepts".to_owned(),
+            );
+        }
+        Self::BadRequest {
+            detail: format!("the body must be UTF-8 text: {}", rejection.body_text()),
             errors: Vec::new(),
         }
     }

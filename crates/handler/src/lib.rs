@@ -11,20 +11,24 @@
 //! - [`probes`]: `/healthz`, `/startupz`, `/readyz`.
 //! - [`admin`]: `/metrics` and `/debug/log-level` on the admin listener.
 //! - [`auth`]: bearer tokens and scopes on the API's routes.
+//! - `cors`: [`CorsPolicy`], the cross-origin policy of the public listener.
 //! - [`users`]: the users routes and their request/response bodies.
 //! - [`error`]: [`ApiError`](error::ApiError), the one error type handlers
 //!   return, and its status mapping.
 //! - [`problem`]: the problem+json body, and the middleware that renders every
 //!   error response (axum's own 404/405/413, timeouts, panics) as one.
 //! - [`extract`]: `Json`/`Query` wrappers whose rejections are problems.
+//! - [`idempotency`]: the `Idempotency-Key` header and stored answers.
 //! - [`request_id`]: `X-Request-Id` handling.
 //! - [`server`]: [`Server`](server::Server), serving with a bounded drain.
 //! - [`openapi`]: the OpenAPI 3.1 document served at `/openapi.json`.
 
 pub mod admin;
 pub mod auth;
+mod cors;
 pub mod error;
 pub mod extract;
+pub mod idempotency;
 pub mod observe;
 pub mod openapi;
 pub mod probes;
@@ -35,6 +39,7 @@ pub mod users;
 
 mod router;
 
+pub use crate::cors::CorsPolicy;
 pub use crate::router::{AppState, HttpLimits, admin_router, router};
 
 /// Describes every metric this crate writes (and registers at zero those

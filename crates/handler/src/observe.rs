@@ -2,13 +2,18 @@
 //! middleware, so all three agree on the route, status and latency.
 //!
 //! The span continues the caller's trace when the request carries a W3C
-//! `traceparent`, is named `METHOD route` for OpenTelemetry, and carries the
-//! fields every log line of the request shows, each fact once, with the
-//! OpenTelemetry semantic-convention names where there is one:
-//! `http.request.method`, `http.route`, `url.path`, `request_id`,
-//! `trace_id`, `span_id`, and at the end `http.response.status_code` and
-//! `latency_ms`. The `otel.*` fields instruct the OpenTelemetry layer and
-//! never reach a log line.
+//! `traceparent` and follows the stable HTTP semantic conventions for
+//! server spans: kind server, named `METHOD route` (the method alone when
+//! no route matched, `HTTP` for a method the conventions do not know), an
+//! error status for a 5xx answer. Its fields are the ones every log line
+//! of the request shows, each fact once, with the conventions' names:
+//! `http.request.method` (`_OTHER` for an unknown method), `http.route`
+//! (only when a route matched), `url.path`, `request_id`, `trace_id`,
+//! `span_id`, and at the end `http.response.status_code` and `latency_ms`.
+//! Attributes only a trace needs (`url.scheme`,
+//! `http.request.method_original`, `error.type`) are set on the
+//! OpenTelemetry span alone, and the `otel.*` fields instruct the
+//! OpenTelemetry layer: neither reaches a log line.
 
 use std::time::Instant;
 
@@ -27,6 +32,9 @@ use crate::request_id;
 /// The `route` label of requests that matched no route, so that a scanner
 /// trying a thousand paths creates one series, not a thousand.
 pub const UNMATCHED_ROUTE: &str = "unmatched";
+
+/// The target of the request span, for filters that want it alone.
+pub const SPAN_TARGET: &str = module_path!();
 
 /// Routes whose access log lines are at debug level: probes and scrapes
 /// would otherwise drown the log.
@@ -75,6 +83,48 @@ fn method_label(method: &Method) -> &'static str {
     }
 }
 
+/// The method as the HTTP semantic conventions name it, if they know it.
+fn known_method(method: &Method) -> Option<&'static str> {
+    match *method {
+        Method::GET => Some("GET"),
+        Method::HEAD => Some("HEAD"),
+        Method::POST => Some("POST"),
+        Method::PUT => Some("PUT"),
+        Method::DELETE => Some("DELETE"),
+        Method::CONNECT => Some("CONNECT"),
+        Method::OPTIONS => Some("OPTIONS"),
+        Method::TRACE => Some("TRACE"),
+        Method::PATCH => Some("PATCH"),
+        _ => None,
+    }
+}
+
+/// `METHOD route`, or the method alone when no route matched; `HTTP`
+/// stands for a method the conventions do not know.
+fn span_name(method: Option<&str>, route: Option<&str>) -> String {
+    let method = method.unwrap_or("HTTP");
+    match route {
+        Some(route) => format!("{method} {route}"),
+        None => method.to_owned(),
+    }
+}
+
+/// The scheme the client used: what a proxy in front says it received
+/// (`X-Forwarded-Proto`), else what the request itself says, else plain
+/// `http`, which is what this server's listeners speak.
+fn url_scheme(request: &Request) -> &'static str {
+    let forwarded = request
+        .headers()
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(',').next())
+        .map(str::trim);
+    match forwarded.or_else(|| request.uri().scheme_str()) {
+        Some(scheme) if scheme.eq_ignore_ascii_case("https") => "https",
+        _ => "http",
+    }
+}
+
 struct HeaderExtractor<'a>(&'a HeaderMap);
 
 impl Extractor for HeaderExtractor<'_> {
@@ -108,23 +158,26 @@ impl Drop for InFlight {
 pub async fn observe(request: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = method_label(request.method());
+    let known = known_method(request.method());
     let route = request
         .extensions()
         .get::<MatchedPath>()
-        .map_or(UNMATCHED_ROUTE, MatchedPath::as_str)
-        .to_owned();
-    let quiet = QUIET_ROUTES.contains(&route.as_str());
+        .map(|path| path.as_str().to_owned());
+    let quiet = route
+        .as_deref()
+        .is_some_and(|route| QUIET_ROUTES.contains(&route));
 
     macro_rules! request_span {
         ($level:expr) => {
             tracing::span!(
+                target: SPAN_TARGET,
                 $level,
                 "request",
-                otel.name = format!("{method} {route}"),
+                otel.name = span_name(known, route.as_deref()),
                 otel.kind = "server",
                 otel.status_code = Empty,
-                http.request.method = method,
-                http.route = route.as_str(),
+                http.request.method = known.unwrap_or("_OTHER"),
+                http.route = route.as_deref(),
                 url.path = request.uri().path(),
                 request_id = request_id::of(&request).unwrap_or_default(),
                 trace_id = Empty,
@@ -145,8 +198,15 @@ pub async fn observe(request: Request, next: Next) -> Response {
     let parent = opentelemetry::global::get_text_map_propagator(|propagator| {
         propagator.extract(&HeaderExtractor(request.headers()))
     });
-    // Without an OpenTelemetry layer installed this does nothing.
+    // Without an OpenTelemetry layer installed these do nothing.
     let _ = span.set_parent(parent);
+    span.set_attribute("url.scheme", url_scheme(&request));
+    if known.is_none() {
+        span.set_attribute(
+            "http.request.method_original",
+            request.method().as_str().to_owned(),
+        );
+    }
     let context = span.context();
     let span_context = context.span().span_context().clone();
     if span_context.is_valid() {
@@ -162,14 +222,17 @@ pub async fn observe(request: Request, next: Next) -> Response {
     let elapsed = started.elapsed();
     // Milliseconds to the microsecond: `2.392`, not `2.3920529999999998`.
     let latency_ms = f64::from(u32::try_from(elapsed.as_micros()).unwrap_or(u32::MAX)) / 1000.0;
-    span.record("http.response.status_code", status.as_u16());
+    // An `i64`: the OpenTelemetry layer turns other integers into strings,
+    // and the conventions want a number.
+    span.record("http.response.status_code", i64::from(status.as_u16()));
     span.record("latency_ms", latency_ms);
     if status.is_server_error() {
         span.record("otel.status_code", "ERROR");
+        span.set_attribute("error.type", status.as_str().to_owned());
     }
     let labels = [
         ("method", method.to_owned()),
-        ("route", route.clone()),
+        ("route", route.unwrap_or_else(|| UNMATCHED_ROUTE.to_owned())),
         ("status", status.as_str().to_owned()),
     ];
     metrics::counter!("http_requests_total", &labels).increment(1);
@@ -181,4 +244,47 @@ pub async fn observe(request: Request, next: Next) -> Response {
         tracing::info!(parent: &span, "request finished");
     }
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::body::Body;
+
+    use super::*;
+
+    #[test]
+    fn methods_outside_the_conventions_are_other_and_name_spans_http() {
+        assert_eq!(known_method(&Method::TRACE), Some("TRACE"));
+        let purge = Method::from_bytes(b"PURGE").unwrap();
+        assert_eq!(known_method(&purge), None);
+        // Methods are case-sensitive: `get` is not `GET`.
+        assert_eq!(known_method(&Method::from_bytes(b"get").unwrap()), None);
+        assert_eq!(span_name(None, Some("/users")), "HTTP /users");
+        assert_eq!(
+            span_name(Some("GET"), Some("/users/{id}")),
+            "GET /users/{id}"
+        );
+        assert_eq!(span_name(Some("GET"), None), "GET");
+        assert_eq!(span_name(None, None), "HTTP");
+    }
+
+    #[test]
+    fn the_scheme_is_the_one_a_proxy_saw_or_plain_http() {
+        let request = |proto: Option<&str>| {
+            let mut builder = Request::builder().uri("/users");
+            if let Some(proto) = proto {
+                builder = builder.header("x-forwarded-proto", proto);
+            }
+            builder.body(Body::empty()).unwrap()
+        };
+        assert_eq!(url_scheme(&request(None)), "http");
+        assert_eq!(url_scheme(&request(Some("https"))), "https");
+        assert_eq!(url_scheme(&request(Some("HTTPS, http"))), "https");
+        assert_eq!(url_scheme(&request(Some("gopher"))), "http");
+        let absolute = Request::builder()
+            .uri("https://api.example.com/users")
+            .body(Body::empty())
+            .unwrap();
+        assert_eq!(url_scheme(&absolute), "https");
+    }
 }

@@ -23,6 +23,7 @@ use utoipa_axum::router::OpenApiRouter;
 
 use crate::admin::{self, AdminState};
 use crate::auth::Auth;
+use crate::cors::CorsPolicy;
 use crate::error::ApiError;
 use crate::{observe, openapi, probes, problem, request_id, users};
 
@@ -65,7 +66,7 @@ pub struct HttpLimits {
 ///
 /// Probes are never shed and have no deadline: a busy pod must still say
 /// it is alive.
-pub fn router(state: AppState, limits: HttpLimits) -> Router {
+pub fn router(state: AppState, limits: HttpLimits, cors: &CorsPolicy) -> Router {
     let (api, spec) = OpenApiRouter::with_openapi(openapi::base())
         .merge(users::router(state.auth.clone()))
         .split_for_parts();
@@ -75,10 +76,14 @@ pub fn router(state: AppState, limits: HttpLimits) -> Router {
         HeaderValue::from_static("no-store"),
     ));
     let api = limited(api.merge(openapi::router(spec)), limits);
+    let health = Arc::clone(&state.health);
     let routes = api
         .merge(probes::router())
         .fallback(not_found)
-        .with_state(state);
+        .with_state(state)
+        .layer(middleware::from_fn_with_state(health, close_while_draining))
+        // Outside the limits: a preflight is answered at once, never shed.
+        .layer(tower::util::option_layer(cors.layer()));
     shared(routes)
 }
 
@@ -133,6 +138,24 @@ fn shared(routes: Router) -> Router {
             .layer(middleware::from_fn(problem::render))
             .layer(CatchPanicLayer::custom(problem::panic_response)),
     )
+}
+
+/// Once a shutdown has begun, every answer says `Connection: close`: a
+/// client then opens a new connection for its next request (to another
+/// replica, once the load balancer has caught up) instead of sending it on
+/// an idle keep-alive connection at the moment the listener closes.
+async fn close_while_draining(
+    axum::extract::State(health): axum::extract::State<Arc<Health>>,
+    request: axum::extract::Request,
+    next: middleware::Next,
+) -> axum::response::Response {
+    let mut response = next.run(request).await;
+    if health.is_shutting_down() {
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
 }
 
 /// Turns the load-shedding layer's error into a `503`.

@@ -20,6 +20,11 @@ use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
+/// After the listener closes, how long connections get to end by
+/// themselves (each closes after its next answer) before the graceful
+/// shutdown closes those still idle.
+const IDLE_GRACE: Duration = Duration::from_secs(1);
+
 /// How a drain ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Drain {
@@ -110,13 +115,42 @@ impl Server {
             });
         }
 
+        // Connections the kernel completed but nobody accepted yet would be
+        // reset with the listener: a client that already sent its request
+        // on one would see it fail. Take them all, then close.
+        let mut backlog = 0_usize;
+        // A zero timeout polls the accept once: ready now, or done.
+        while let Ok(accepted) = tokio::time::timeout(Duration::ZERO, self.listener.accept()).await
+        {
+            let Ok((stream, _)) = accepted else { break };
+            let service = TowerToHyperService::new(self.router.clone());
+            let connection =
+                graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
+            connections.spawn(async move {
+                let _ = connection.await;
+            });
+            backlog += 1;
+        }
         drop(self.listener);
+        let deadline = tokio::time::Instant::now() + drain_timeout;
         tracing::info!(
+            backlog,
             open_connections = graceful.count(),
             timeout = ?drain_timeout,
             "stopped accepting connections; draining"
         );
-        let drained = tokio::time::timeout(drain_timeout, graceful.shutdown()).await;
+        // A graceful shutdown closes every connection that is between
+        // requests, and a client may be sending one on it at that very
+        // moment. Every answer now says `Connection: close`, so the busy
+        // connections go away by themselves after their next answer: wait
+        // for that first (bounded), then close what is still idle.
+        let quiet = async {
+            while graceful.count() > 0 {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        };
+        let _ = tokio::time::timeout(IDLE_GRACE.min(drain_timeout), quiet).await;
+        let drained = tokio::time::timeout_at(deadline, graceful.shutdown()).await;
         while connections.try_join_next().is_some() {}
         let open = connections.len();
         connections.abort_all();

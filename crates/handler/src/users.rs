@@ -4,11 +4,12 @@ mod dto;
 
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
-use axum::http::{StatusCode, header};
+use axum::extract::State;
+use axum::http::StatusCode;
 use axum::middleware;
-use axum::response::IntoResponse;
-use service::users::{Cursor, NewUser, PageLimit, UserId, UserPatch, UserService};
+use axum::response::Response;
+use service::idempotency::StoredAnswer;
+use service::users::{Created, Cursor, NewUser, PageLimit, User, UserId, UserPatch, UserService};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
@@ -16,7 +17,8 @@ use uuid::Uuid;
 pub use self::dto::{CreateUserRequest, ListQuery, UpdateUserRequest, UserPage, UserResponse};
 use crate::auth::{self, Auth, Guard, RouteScopes};
 use crate::error::ApiError;
-use crate::extract::{Json, Query};
+use crate::extract::{Json, Path, Query};
+use crate::idempotency::{self, IdempotencyKeyHeader};
 use crate::problem::{AuthErrors, FieldError, Problem, ServerErrors};
 use crate::router::AppState;
 
@@ -41,12 +43,26 @@ pub fn router(auth: Auth) -> OpenApiRouter<AppState> {
 
 /// Parses the `{id}` path segment. Taken as text so that a bad id gets a
 /// `400` problem naming the parameter.
+///
+/// Only the hyphenated form (`format: uuid`, either case) is an id: the
+/// simple, braced and URN spellings that `Uuid::parse_str` also takes are
+/// not what the document says.
 fn user_id(raw: &str) -> Result<UserId, ApiError> {
-    Uuid::parse_str(raw)
+    let hyphenated = raw.len() == 36
+        && raw
+            .bytes()
+            .enumerate()
+            .all(|(i, b)| matches!(i, 8 | 13 | 18 | 23) == (b == b'-'));
+    hyphenated
+        .then(|| Uuid::parse_str(raw).ok())
+        .flatten()
         .map(UserId::from_uuid)
-        .map_err(|_| ApiError::BadRequest {
+        .ok_or_else(|| ApiError::BadRequest {
             detail: format!("`{raw}` is not a user id"),
-            errors: vec![FieldError::new("id", "must be a UUID")],
+            errors: vec![FieldError::new(
+                "id",
+                "must be a UUID (8-4-4-4-12 hex digits)",
+            )],
         })
 }
 
@@ -61,26 +77,42 @@ fn user_id(raw: &str) -> Result<UserId, ApiError> {
         (status = 201, description = "Created", body = UserResponse,
             headers(("Location" = String, description = "Path of the new user"))),
         (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "E-mail address already in use", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "E-mail address already in use, or the first request with this `Idempotency-Key` is still being processed (then with `Retry-After`)", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body over the size limit", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Body is not `application/json`", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid fields, listed in `errors`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields, listed in `errors`; or an `Idempotency-Key` already used for a different request", body = Problem, content_type = "application/problem+json"),
         AuthErrors,
         ServerErrors,
+    ),
+    params(
+        ("Idempotency-Key" = Option<String>, Header,
+            description = "Makes a retry safe: the first request with a key creates the user; the same request again gets the same answer (with `Idempotent-Replayed: true`) for `IDEMPOTENCY_TTL`. 1 to 255 visible ASCII characters, e.g. a UUID.",
+            pattern = "^[!-~]{1,255}$"),
     )
 )]
 async fn create_user(
     State(users): State<Arc<UserService>>,
+    IdempotencyKeyHeader(key): IdempotencyKeyHeader,
     Json(body): Json<CreateUserRequest>,
-) -> Result<impl IntoResponse, ApiError> {
+) -> Result<Response, ApiError> {
     let new = NewUser::try_from(body)?;
-    let user = users.create(new).await?;
-    let location = format!("/api/v1/users/{}", user.id);
-    Ok((
+    let Some(key) = key else {
+        let user = users.create(new).await?;
+        return Ok(idempotency::respond(created(&user), false));
+    };
+    Ok(match users.create_once(new, key, created).await? {
+        Created::New(user) => idempotency::respond(created(&user), false),
+        Created::Replayed(answer) => idempotency::respond(answer, true),
+    })
+}
+
+/// The `201` of a created user, as sent and as stored with a key.
+fn created(user: &User) -> StoredAnswer {
+    idempotency::answer(
         StatusCode::CREATED,
-        [(header::LOCATION, location)],
-        Json(UserResponse::from(user)),
-    ))
+        Some(format!("/api/v1/users/{}", user.id)),
+        &UserResponse::from(user.clone()),
+    )
 }
 
 /// List users in creation order, one page at a time.
@@ -134,7 +166,7 @@ async fn list_users(
     path = "/api/v1/users/{id}",
     tag = "users",
     security(("bearer" = ["users:read"])),
-    params(("id" = Uuid, Path, description = "The user's id")),
+    params(("id" = Uuid, Path, description = "The user's id: a UUID, hyphenated (8-4-4-4-12 hex digits, either case)")),
     responses(
         (status = 200, description = "The user", body = UserResponse),
         (status = 400, description = "The id is not a UUID", body = Problem, content_type = "application/problem+json"),
@@ -157,7 +189,7 @@ async fn get_user(
     path = "/api/v1/users/{id}",
     tag = "users",
     security(("bearer" = ["users:write"])),
-    params(("id" = Uuid, Path, description = "The user's id")),
+    params(("id" = Uuid, Path, description = "The user's id: a UUID, hyphenated (8-4-4-4-12 hex digits, either case)")),
     request_body = UpdateUserRequest,
     responses(
         (status = 200, description = "The updated user", body = UserResponse),
@@ -188,7 +220,7 @@ async fn update_user(
     path = "/api/v1/users/{id}",
     tag = "users",
     security(("bearer" = ["users:write"])),
-    params(("id" = Uuid, Path, description = "The user's id")),
+    params(("id" = Uuid, Path, description = "The user's id: a UUID, hyphenated (8-4-4-4-12 hex digits, either case)")),
     responses(
         (status = 204, description = "Deleted"),
         (status = 400, description = "The id is not a UUID", body = Problem, content_type = "application/problem+json"),

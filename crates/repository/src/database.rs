@@ -1,5 +1,12 @@
 //! The PostgreSQL pool, migrations, and what driver errors mean.
+//!
+//! Every connection (the pool, the readiness check's own, migrations)
+//! comes from [`connect_options`], so TLS is the same for all of them:
+//! see [`tls`] for what `sslmode` and `sslrootcert` mean.
 
+mod tls;
+
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
@@ -8,10 +15,10 @@ use config::DatabaseSettings;
 use secrecy::ExposeSecret;
 use service::health::DependencyCheck;
 use service::users::StoreError;
-use sqlx::migrate::{Migrate as _, MigrateDatabase, Migrator};
+use sqlx::migrate::{Migrate as _, Migrator};
 use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{ConnectOptions as _, PgPool, Postgres};
+use sqlx::{ConnectOptions as _, Connection as _, Executor as _, PgPool, Postgres};
 
 /// The connection pool, named so callers need not depend on sqlx.
 pub type Pool = PgPool;
@@ -19,22 +26,36 @@ pub type Pool = PgPool;
 /// The migrations in `migrations/`, embedded in the binary.
 pub static MIGRATOR: Migrator = sqlx::migrate!("../../migrations");
 
-/// Connection options from the settings: the URL plus a per-statement
-/// timeout sent as a start-up parameter (no extra round trip).
+/// Connection options from the settings: the URL (with its `sslmode` and
+/// `sslrootcert`) plus a per-statement timeout sent as a start-up
+/// parameter (no extra round trip).
 ///
 /// # Errors
-/// When `DATABASE_URL` does not parse. The message never contains the URL.
+/// When `DATABASE_URL` does not parse, names an unsupported `sslmode`, or
+/// names an `sslrootcert` that cannot be read or holds no CA certificate.
+/// The message never contains the URL.
 pub fn connect_options(settings: &DatabaseSettings) -> anyhow::Result<PgConnectOptions> {
-    let options: PgConnectOptions = settings
-        .url
-        .expose_secret()
-        .parse()
-        // The parser's message can quote the URL, password included.
-        .map_err(|_| anyhow::anyhow!("DATABASE_URL is not a valid PostgreSQL URL"))?;
+    connect_options_and_root_cert(settings).map(|(options, _)| options)
+}
+
+/// [`connect_options`], and the root certificate file the connections
+/// read (for `verify-ca` and `verify-full`).
+fn connect_options_and_root_cert(
+    settings: &DatabaseSettings,
+) -> anyhow::Result<(PgConnectOptions, Option<PathBuf>)> {
+    let url = settings.url.expose_secret();
+    // The parsers' messages can quote the URL, password included.
+    let invalid = || anyhow::anyhow!("DATABASE_URL is not a valid PostgreSQL URL");
+    let tls = tls::UrlTls::from_url(url).ok_or_else(invalid)?;
+    tls.check_mode()?;
+    let options: PgConnectOptions = url.parse().map_err(|_| invalid())?;
+    let options = tls.apply(options)?;
+    let root_cert = tls.root_cert(&options);
     let statement_timeout = settings.statement_timeout.as_millis().to_string();
-    Ok(options
+    let options = options
         .options([("statement_timeout", statement_timeout.as_str())])
-        .log_slow_statements(tracing::log::LevelFilter::Warn, Duration::from_secs(1)))
+        .log_slow_statements(tracing::log::LevelFilter::Warn, Duration::from_secs(1));
+    Ok((options, root_cert))
 }
 
 /// A pool that connects lazily: start-up does not wait for PostgreSQL, and
@@ -42,7 +63,8 @@ pub fn connect_options(settings: &DatabaseSettings) -> anyhow::Result<PgConnectO
 /// hanging. Connections are re-established when it comes back.
 ///
 /// # Errors
-/// When `DATABASE_URL` does not parse.
+/// As [`connect_options`]: a URL that does not parse, an unsupported
+/// `sslmode`, an unreadable `sslrootcert`.
 pub fn pool(settings: &DatabaseSettings) -> anyhow::Result<PgPool> {
     let options = connect_options(settings)?;
     Ok(PgPoolOptions::new()
@@ -63,21 +85,11 @@ pub fn pool(settings: &DatabaseSettings) -> anyhow::Result<PgPool> {
 /// migration fails or was changed after it was applied.
 pub async fn migrate(settings: &DatabaseSettings) -> anyhow::Result<()> {
     let options = connect_options(settings)?;
-    let database = options.get_database().unwrap_or("postgres").to_owned();
-    let url = settings.url.expose_secret();
-    if !Postgres::database_exists(url)
-        .await
-        .with_context(|| format!("checking whether database `{database}` exists"))?
-    {
-        match Postgres::create_database(url).await {
-            Ok(()) => tracing::info!(database, "database created"),
-            // Another process created it between the check and now.
-            Err(sqlx::Error::Database(err)) if err.code().as_deref() == Some("42P04") => {}
-            Err(err) => {
-                return Err(err).with_context(|| format!("creating database `{database}`"));
-            }
-        }
-    }
+    let database = options
+        .get_database()
+        .unwrap_or_else(|| options.get_username())
+        .to_owned();
+    create_database(&options, &database).await?;
     // A one-connection pool rather than a bare connection: the migrator is
     // generic over `Acquire`, and only the pool's implementation keeps the
     // future `Send` for the start-up task that runs it.
@@ -101,6 +113,43 @@ pub async fn migrate(settings: &DatabaseSettings) -> anyhow::Result<()> {
         migrations = known,
         "database schema is up to date"
     );
+    Ok(())
+}
+
+/// Creates `database` unless it exists, over a connection to the
+/// maintenance database made with the same options (TLS included) as every
+/// other connection; sqlx's own helper would parse the URL again.
+async fn create_database(options: &PgConnectOptions, database: &str) -> anyhow::Result<()> {
+    // Like `createdb`: `postgres`, unless that is the one to create.
+    let maintenance = if database == "postgres" {
+        "template1"
+    } else {
+        "postgres"
+    };
+    let mut conn = options
+        .clone()
+        .database(maintenance)
+        .connect()
+        .await
+        .with_context(|| format!("checking whether database `{database}` exists"))?;
+    let exists: bool =
+        sqlx::query_scalar("SELECT exists(SELECT 1 FROM pg_database WHERE datname = $1)")
+            .bind(database)
+            .fetch_one(&mut conn)
+            .await
+            .with_context(|| format!("checking whether database `{database}` exists"))?;
+    if !exists {
+        let sql = format!(r#"CREATE DATABASE "{}""#, database.replace('"', r#""""#));
+        match conn.execute(sqlx::AssertSqlSafe(sql)).await {
+            Ok(_) => tracing::info!(database, "database created"),
+            // Another process created it between the check and now.
+            Err(sqlx::Error::Database(err)) if err.code().as_deref() == Some("42P04") => {}
+            Err(err) => {
+                return Err(err).with_context(|| format!("creating database `{database}`"));
+            }
+        }
+    }
+    let _ = conn.close().await;
     Ok(())
 }
 
@@ -197,6 +246,9 @@ pub fn describe_metrics() {
 #[derive(Debug, Clone)]
 pub struct PostgresCheck {
     pool: PgPool,
+    /// `sslrootcert`, read again by every new connection: when a check
+    /// fails, a file that has gone is the clearer reason.
+    root_cert: Option<PathBuf>,
 }
 
 impl PostgresCheck {
@@ -206,9 +258,9 @@ impl PostgresCheck {
     /// (the check's own timeout bounds the whole check anyway).
     ///
     /// # Errors
-    /// When `DATABASE_URL` does not parse.
+    /// As [`connect_options`].
     pub fn new(settings: &DatabaseSettings, acquire_timeout: Duration) -> anyhow::Result<Self> {
-        let options = connect_options(settings)?;
+        let (options, root_cert) = connect_options_and_root_cert(settings)?;
         Ok(Self {
             pool: PgPoolOptions::new()
                 .max_connections(1)
@@ -217,6 +269,7 @@ impl PostgresCheck {
                 .idle_timeout(settings.idle_timeout)
                 .max_lifetime(settings.max_lifetime)
                 .connect_lazy_with(options),
+            root_cert,
         })
     }
 }
@@ -232,9 +285,17 @@ impl DependencyCheck for PostgresCheck {
     }
 
     async fn check(&self) -> anyhow::Result<()> {
-        let mut conn = acquire(&self.pool).await?;
-        sqlx::query("SELECT 1").execute(&mut *conn).await?;
-        Ok(())
+        let checked = async {
+            let mut conn = acquire(&self.pool).await?;
+            sqlx::query("SELECT 1").execute(&mut *conn).await?;
+            anyhow::Ok(())
+        }
+        .await;
+        // A small synchronous read, and only after a failure.
+        if let (Err(_), Some(root_cert)) = (&checked, &self.root_cert) {
+            tls::check_root_cert(root_cert)?;
+        }
+        checked
     }
 }
 

@@ -7,6 +7,8 @@
 //! # Layout
 //! - [`database`]: the pool, migrations, and the driver-error mapping.
 //! - [`users`]: [`PgUserStore`](users::PgUserStore), the users table.
+//! - [`idempotency`]: idempotency keys, claimed and answered inside a
+//!   resource's transaction, and their purge.
 //! - [`outbox`]: [`PgOutboxStore`](outbox::PgOutboxStore), the outbox
 //!   table: claims with `SKIP LOCKED` and a lease.
 //! - [`redis`]: [`RedisCache`](redis::RedisCache), the Redis connection
@@ -14,9 +16,12 @@
 //!   renews.
 //! - [`cache`]: [`RedisUserCache`](cache::RedisUserCache), the versioned
 //!   read cache of users.
+//! - `tls`: the TLS files both connections read, checked at start-up.
 
 pub mod cache;
 pub mod database;
+pub mod idempotency;
 pub mod outbox;
 pub mod redis;
+mod tls;
 pub mod users;

@@ -7,6 +7,11 @@
 //! makes every entry written before it invisible to every process at once.
 //! A token rather than a counter: were the key ever lost, a new token can
 //! never bring back entries of an old one.
+//!
+//! [`tls`] builds the client for a `rediss://` URL with the CA and client
+//! certificate of the settings.
+
+mod tls;
 
 use std::time::Duration;
 
@@ -14,7 +19,6 @@ use anyhow::Context as _;
 use async_trait::async_trait;
 use config::CacheSettings;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use secrecy::ExposeSecret as _;
 use service::cache::{CacheError, CacheReset};
 use service::health::DependencyCheck;
 
@@ -39,10 +43,12 @@ impl RedisCache {
     /// Redis.
     ///
     /// # Errors
-    /// When `REDIS_URL` does not parse. The message never contains the URL.
+    /// When `REDIS_URL` does not parse, or a TLS file
+    /// (`REDIS_TLS_CA_FILE`, `REDIS_TLS_CERT_FILE`, `REDIS_TLS_KEY_FILE`)
+    /// cannot be read or holds no PEM of its kind. The message names the
+    /// variable, never the URL.
     pub fn new(settings: &CacheSettings) -> anyhow::Result<Self> {
-        let client = redis::Client::open(settings.url.expose_secret())
-            .map_err(|_| anyhow::anyhow!("REDIS_URL is not a valid Redis URL"))?;
+        let client = tls::client(settings)?;
         // Short timeouts: the cache sits on the request path. One retry per
         // reconnect attempt; the next command starts another attempt.
         let config = ConnectionManagerConfig::new()

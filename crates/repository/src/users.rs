@@ -1,6 +1,7 @@
 //! [`PgUserStore`]: the users table behind `service::users::UserStore`.
 
 use async_trait::async_trait;
+use service::idempotency::{Claim, IdempotencyWriter, KeyedRequest, StoredAnswer};
 use service::outbox::{NewEvent, OutboxWriter};
 use service::users::{
     Cursor, Email, StoreError, User, UserId, UserName, UserStore, UserTransaction,
@@ -131,6 +132,23 @@ impl OutboxWriter for PgUserTransaction {
     #[tracing::instrument(name = "db.outbox.enqueue", skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
     async fn enqueue(&mut self, event: &NewEvent) -> Result<(), StoreError> {
         crate::outbox::insert(&mut self.tx, event).await
+    }
+}
+
+#[async_trait]
+impl IdempotencyWriter for PgUserTransaction {
+    #[tracing::instrument(name = "db.idempotency.claim", skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
+    async fn claim(&mut self, request: &KeyedRequest) -> Result<Claim, StoreError> {
+        crate::idempotency::claim(&mut self.tx, request).await
+    }
+
+    #[tracing::instrument(name = "db.idempotency.save", skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
+    async fn save_answer(
+        &mut self,
+        request: &KeyedRequest,
+        answer: &StoredAnswer,
+    ) -> Result<(), StoreError> {
+        crate::idempotency::save_answer(&mut self.tx, request, answer).await
     }
 }
 

@@ -178,7 +178,7 @@ impl CacheGuard {
             self.failed_invalidations.fetch_add(1, Ordering::SeqCst);
             metrics::gauge!("cache_trusted").set(0.0);
             tracing::warn!(
-                "a cache invalidation failed: this process bypasses the cache until it is reset"
+                "a cache invalidation failed: this process carries on without the cache until it is reset"
             );
         }
     }

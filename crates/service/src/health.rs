@@ -217,6 +217,11 @@ impl Health {
         self.started.load(Ordering::SeqCst)
     }
 
+    /// Whether a shutdown has begun.
+    pub fn is_shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::SeqCst)
+    }
+
     /// A shutdown has begun: readiness fails from now on.
     pub fn begin_shutdown(&self) {
         self.shutting_down.store(true, Ordering::SeqCst);

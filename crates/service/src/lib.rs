@@ -15,6 +15,7 @@
 //!   no trust after a failed invalidation until a reset).
 //! - [`health`]: start-up, readiness and dependency state behind the
 //!   probes, and the background loop that checks dependencies.
+//! - [`idempotency`]: idempotency keys claimed in the effect's transaction.
 //! - [`users`]: the example resource. Its module shows the pattern a new
 //!   resource follows: value types with parse constructors, a port for the
 //!   store and one for the cache, and a service that owns transactions, the
@@ -24,5 +25,6 @@ pub mod auth;
 pub mod breaker;
 pub mod cache;
 pub mod health;
+pub mod idempotency;
 pub mod outbox;
 pub mod users;

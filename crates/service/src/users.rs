@@ -16,4 +16,4 @@ pub use self::page::{Cursor, CursorError, Page, PageLimit, PageLimitError};
 pub use self::ports::{
     CacheLookup, StoreError, USERS_EMAIL_UNIQUE, UserCache, UserStore, UserTransaction,
 };
-pub use self::service::{UserError, UserService, describe_metrics};
+pub use self::service::{Created, UserError, UserService, describe_metrics};

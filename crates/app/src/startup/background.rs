@@ -14,6 +14,7 @@ use repository::outbox::PgWakeUps;
 use service::breaker::{Breaker, BreakerPolicy};
 use service::cache::{CacheGuard, CachePolicy, CacheReset};
 use service::health::Health;
+use service::idempotency::{self, IdempotencyStore};
 use service::outbox::{
     self, DeliveryWorker, OutboxStore, RetryPolicy, WebhookSender, WorkerSettings,
 };
@@ -36,6 +37,9 @@ impl OutboxWorker {
         Arc::clone(&self.breaker)
     }
 }
+
+/// How often expired idempotency keys are purged.
+const IDEMPOTENCY_PURGE_INTERVAL: Duration = Duration::from_secs(60);
 
 /// How often a distrusted cache is reset: the longest another replica may
 /// serve what a failed invalidation left, once Redis answers again.
@@ -71,12 +75,17 @@ pub(super) fn cache_guard(settings: &CacheSettings, reset: Arc<dyn CacheReset>) 
 /// a first run on a database that does not exist yet logs no errors.
 pub(super) struct BackgroundWork {
     pub(super) worker: Option<OutboxWorker>,
+    pub(super) idempotency: Arc<dyn IdempotencyStore>,
     pub(super) tasks: TaskTracker,
     pub(super) cancel: CancellationToken,
 }
 
 impl BackgroundWork {
     pub(super) fn spawn(self) {
+        let (idempotency, cancel) = (Arc::clone(&self.idempotency), self.cancel.clone());
+        self.tasks.spawn(async move {
+            idempotency::purge_expired(&*idempotency, IDEMPOTENCY_PURGE_INTERVAL, cancel).await;
+        });
         match self.worker {
             Some(OutboxWorker {
                 worker, wake_ups, ..

@@ -143,6 +143,7 @@ fn describe() {
     handler::describe_metrics();
     service::cache::describe_metrics();
     service::health::describe_metrics();
+    service::idempotency::describe_metrics();
     service::users::describe_metrics();
     service::outbox::describe_metrics();
     repository::database::describe_metrics();

@@ -1,66 +1,46 @@
-//! OpenTelemetry tracing over OTLP/gRPC.
+//! OpenTelemetry tracing, set up from the specification's `OTEL_*`
+//! variables.
 //!
-//! Spans are always created, so every log line carries a trace id, and the
-//! W3C `traceparent` of a request is honoured. They are exported only when
-//! `OTEL_EXPORTER_OTLP_ENDPOINT` is set. A dead, slow or black-holed
-//! collector never touches a request: spans go to a bounded queue drained
-//! by the SDK's own thread, each export has a timeout, and what cannot be
-//! queued or exported is dropped and counted in `otel_spans_dropped_total`.
+//! Spans are always created, so every log line of a request carries a
+//! trace id, and the W3C `traceparent` of a request is honoured. They are
+//! exported when `OTEL_EXPORTER_OTLP_ENDPOINT` or
+//! `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` is set, over OTLP/HTTP or
+//! OTLP/gRPC ([`export`]). A dead, slow or black-holed collector never
+//! touches a request: spans go to a bounded queue drained by the SDK's own
+//! thread ([`queue`]), each export has a timeout, and what cannot be queued
+//! or exported is dropped and counted in `otel_spans_dropped_total`.
+//!
+//! With `OTEL_SDK_DISABLED=true` nothing is exported or recorded: only the
+//! request span reaches OpenTelemetry, unsampled, for the ids of its log
+//! lines (still the caller's trace id when it sent one).
+//!
+//! - [`export`]: the exporter for the protocol, endpoint and headers;
+//! - [`http`]: the HTTP client of OTLP/HTTP;
+//! - [`queue`]: the bounded queue and the drop counts.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+mod export;
+mod http;
+mod queue;
+
 use std::time::Duration;
 
-use anyhow::Context as _;
 use config::TracingSettings;
+use opentelemetry::KeyValue;
 use opentelemetry::trace::TracerProvider as _;
-use opentelemetry::{Context, KeyValue};
-use opentelemetry_otlp::WithExportConfig as _;
 use opentelemetry_sdk::Resource;
-use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
-use opentelemetry_sdk::trace::{
-    BatchConfigBuilder, BatchSpanProcessor, Sampler, SdkTracer, SdkTracerProvider, Span, SpanData,
-    SpanExporter, SpanProcessor,
-};
+use opentelemetry_sdk::trace::{Sampler, SdkTracer, SdkTracerProvider};
 use tracing::level_filters::LevelFilter;
 use tracing_subscriber::filter::Targets;
 
-/// Spans waiting for export before new ones are dropped.
-const MAX_QUEUED_SPANS: usize = 4096;
-
-/// Spans that become OpenTelemetry spans: the service's own, at info and
-/// above. The exporter's own stack (tonic, h2, hyper) is excluded, or its
-/// spans would be exported in a loop.
-pub fn span_filter() -> Targets {
-    let excluded = super::OTEL_CRATES.iter().chain(super::TRANSPORT_CRATES);
-    Targets::new()
-        .with_default(LevelFilter::INFO)
-        .with_targets(excluded.map(|c| (*c, LevelFilter::OFF)))
-}
-
-/// Counts of spans that were not exported.
-#[derive(Debug, Clone, Default)]
-pub struct DroppedSpans {
-    queue_full: Arc<AtomicU64>,
-    export_failed: Arc<AtomicU64>,
-}
-
-impl DroppedSpans {
-    /// `(reason, count)` pairs for the metric.
-    pub fn by_reason(&self) -> [(&'static str, u64); 2] {
-        [
-            ("queue_full", self.queue_full.load(Ordering::Relaxed)),
-            ("export_failed", self.export_failed.load(Ordering::Relaxed)),
-        ]
-    }
-}
+pub use self::queue::DroppedSpans;
 
 /// The tracer provider and its drop counters.
 #[derive(Debug)]
 pub struct Traces {
     provider: SdkTracerProvider,
     dropped: DroppedSpans,
+    disabled: bool,
 }
 
 impl Traces {
@@ -68,48 +48,47 @@ impl Traces {
     /// installs the W3C trace-context propagator.
     ///
     /// # Errors
-    /// When the exporter cannot be built from the endpoint.
+    /// When the exporter cannot be built from the settings.
     pub fn new(settings: &TracingSettings) -> anyhow::Result<Self> {
         opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
         let dropped = DroppedSpans::default();
-        let mut builder = SdkTracerProvider::builder()
-            .with_sampler(sampler(settings.sampler))
-            .with_resource(resource(settings));
-        if let Some(endpoint) = &settings.endpoint {
-            let exporter = opentelemetry_otlp::SpanExporter::builder()
-                .with_tonic()
-                .with_endpoint(endpoint)
-                .with_timeout(settings.export_timeout)
-                .build()
-                .context("building the OTLP span exporter")?;
-            let queued = Arc::new(AtomicUsize::new(0));
-            let exporter = CountingExporter {
-                inner: exporter,
-                queued: Arc::clone(&queued),
-                dropped: dropped.clone(),
-            };
-            let batch = BatchSpanProcessor::builder(exporter)
-                .with_batch_config(
-                    BatchConfigBuilder::default()
-                        .with_max_queue_size(MAX_QUEUED_SPANS)
-                        .with_scheduled_delay(Duration::from_secs(1))
-                        .build(),
-                )
-                .build();
-            builder = builder.with_span_processor(BoundedProcessor {
-                inner: batch,
-                queued,
-                dropped: dropped.clone(),
-            });
-        }
+        let builder = SdkTracerProvider::builder().with_resource(resource(settings));
+        let builder = if settings.sdk_disabled {
+            // Spans that are never recorded still get ids.
+            builder.with_sampler(Sampler::AlwaysOff)
+        } else {
+            let builder = builder.with_sampler(sampler(settings.sampler));
+            match export::exporter(settings)? {
+                Some(exporter) => builder.with_span_processor(queue::processor(exporter, &dropped)),
+                None => builder,
+            }
+        };
         let provider = builder.build();
         opentelemetry::global::set_tracer_provider(provider.clone());
-        Ok(Self { provider, dropped })
+        Ok(Self {
+            provider,
+            dropped,
+            disabled: settings.sdk_disabled,
+        })
     }
 
     /// The tracer for the `tracing` layer.
     pub fn tracer(&self) -> SdkTracer {
         self.provider.tracer(env!("CARGO_PKG_NAME"))
+    }
+
+    /// Spans that become OpenTelemetry spans: the service's own, at info
+    /// and above. The exporter's own stack (tonic, hyper, reqwest) is
+    /// excluded, or its spans would be exported in a loop. With the SDK
+    /// disabled, only the request span, whose ids the log lines show.
+    pub fn span_filter(&self) -> Targets {
+        if self.disabled {
+            return Targets::new().with_target(handler::observe::SPAN_TARGET, LevelFilter::INFO);
+        }
+        let excluded = super::OTEL_CRATES.iter().chain(super::TRANSPORT_CRATES);
+        Targets::new()
+            .with_default(LevelFilter::INFO)
+            .with_targets(excluded.map(|c| (*c, LevelFilter::OFF)))
     }
 
     /// The drop counters.
@@ -157,76 +136,4 @@ fn resource(settings: &TracingSettings) -> Resource {
         .with_service_name(settings.service_name.clone())
         .with_attributes(attributes)
         .build()
-}
-
-/// Admits a span to the batch queue only while fewer than
-/// [`MAX_QUEUED_SPANS`] wait, counting the ones it turns away. The batch
-/// processor drops on a full queue too, but does not say how many.
-#[derive(Debug)]
-struct BoundedProcessor {
-    inner: BatchSpanProcessor,
-    queued: Arc<AtomicUsize>,
-    dropped: DroppedSpans,
-}
-
-impl SpanProcessor for BoundedProcessor {
-    fn on_start(&self, span: &mut Span, cx: &Context) {
-        self.inner.on_start(span, cx);
-    }
-
-    fn on_end(&self, span: SpanData) {
-        if self.queued.fetch_add(1, Ordering::AcqRel) >= MAX_QUEUED_SPANS {
-            self.queued.fetch_sub(1, Ordering::AcqRel);
-            self.dropped.queue_full.fetch_add(1, Ordering::Relaxed);
-            return;
-        }
-        self.inner.on_end(span);
-    }
-
-    fn force_flush(&self) -> OTelSdkResult {
-        self.inner.force_flush()
-    }
-
-    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
-        self.inner.shutdown_with_timeout(timeout)
-    }
-
-    fn set_resource(&mut self, resource: &Resource) {
-        self.inner.set_resource(resource);
-    }
-}
-
-/// Releases queue places as batches leave, and counts the spans of failed
-/// exports.
-#[derive(Debug)]
-struct CountingExporter<E> {
-    inner: E,
-    queued: Arc<AtomicUsize>,
-    dropped: DroppedSpans,
-}
-
-impl<E: SpanExporter> SpanExporter for CountingExporter<E> {
-    async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
-        let count = batch.len();
-        let result = self.inner.export(batch).await;
-        self.queued.fetch_sub(count, Ordering::AcqRel);
-        if result.is_err() {
-            self.dropped
-                .export_failed
-                .fetch_add(count as u64, Ordering::Relaxed);
-        }
-        result
-    }
-
-    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
-        self.inner.shutdown_with_timeout(timeout)
-    }
-
-    fn force_flush(&self) -> OTelSdkResult {
-        self.inner.force_flush()
-    }
-
-    fn set_resource(&mut self, resource: &Resource) {
-        self.inner.set_resource(resource);
-    }
 }

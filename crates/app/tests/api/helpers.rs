@@ -17,9 +17,28 @@ use tokio::sync::{oneshot, watch};
 use url::Url;
 use uuid::Uuid;
 
+/// The server the tests use, in plaintext unless `TEST_DATABASE_URL` names
+/// an `sslmode`: against the local server a TLS handshake takes about
+/// 100 ms, more than the short timeouts several tests set on purpose. The
+/// TLS tests (`tls.rs`) choose their modes themselves.
 pub fn admin_database_url() -> String {
-    std::env::var("TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+    let url = std::env::var("TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
+    let mut url = Url::parse(&url).expect("TEST_DATABASE_URL is a URL");
+    if !url
+        .query_pairs()
+        .any(|(key, _)| key == "sslmode" || key == "ssl-mode")
+    {
+        url.query_pairs_mut().append_pair("sslmode", "disable");
+    }
+    url.into()
+}
+
+/// `url` with `query` in place of its query string.
+pub fn with_query(url: &Url, query: &str) -> String {
+    let mut url = url.clone();
+    url.set_query(Some(query));
+    url.into()
 }
 
 /// Where the server of a URL listens (for putting a proxy in front of it).
@@ -86,6 +105,12 @@ impl TestDb {
         url.to_string()
     }
 
+    /// The database's URL with `query` (e.g. `sslmode=require`) in place of
+    /// the server's.
+    pub fn url_with_query(&self, query: &str) -> String {
+        with_query(&self.url, query)
+    }
+
     /// A direct pool, for checks and sabotage behind the application's back.
     pub async fn pool(&self) -> PgPool {
         PgPool::connect(self.url.as_str()).await.unwrap()
@@ -131,6 +156,7 @@ pub struct TestAppBuilder {
     cache: Cache,
     database_via: Option<SocketAddr>,
     database_url: Option<String>,
+    database_query: Option<String>,
     vars: Vec<(String, String)>,
 }
 
@@ -152,6 +178,13 @@ impl TestAppBuilder {
         self
     }
 
+    /// Use this query string (e.g. `sslmode=require`) in the test
+    /// database's URL, in place of the server's.
+    pub fn database_query(mut self, query: &str) -> Self {
+        self.database_query = Some(query.to_owned());
+        self
+    }
+
     pub fn var(mut self, name: &str, value: &str) -> Self {
         self.vars.push((name.to_owned(), value.to_owned()));
         self
@@ -163,8 +196,13 @@ impl TestAppBuilder {
         let mut vars = vec![
             (
                 "DATABASE_URL".to_owned(),
-                self.database_url
-                    .unwrap_or_else(|| db.url(self.database_via)),
+                self.database_url.unwrap_or_else(|| {
+                    let url = db.url(self.database_via);
+                    match &self.database_query {
+                        Some(query) => with_query(&Url::parse(&url).unwrap(), query),
+                        None => url,
+                    }
+                }),
             ),
             ("CACHE_KEY_PREFIX".to_owned(), prefix.clone()),
         ];
@@ -222,6 +260,7 @@ impl TestApp {
             cache: Cache::Real,
             database_via: None,
             database_url: None,
+            database_query: None,
             vars: Vec::new(),
         }
     }

@@ -1,7 +1,9 @@
 //! `GET /openapi.json` describes every route, status and problem body.
 
 use reqwest::StatusCode;
-use serde_json::Value;
+use serde_json::{Value, json};
+
+use service::users::{Email, UserName};
 
 use crate::helpers::TestApp;
 
@@ -65,4 +67,79 @@ async fn the_document_lists_every_operation_and_status() {
     }
     let create = &doc["components"]["schemas"]["CreateUserRequest"]["required"];
     assert_eq!(create, &serde_json::json!(["email", "name"]));
+}
+
+async fn document(app: &TestApp) -> Value {
+    let response = app.get("/openapi.json").await;
+    assert_eq!(response.status(), StatusCode::OK);
+    response.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn the_list_parameters_state_their_rules() {
+    let app = TestApp::spawn().await;
+    let doc = document(&app).await;
+    let parameters = doc["paths"]["/api/v1/users"]["get"]["parameters"]
+        .as_array()
+        .unwrap();
+    let schema = |name: &str| {
+        parameters
+            .iter()
+            .find(|p| p["name"] == name)
+            .map(|p| p["schema"].clone())
+            .unwrap()
+    };
+    let limit = schema("limit");
+    assert_eq!(limit["type"], "integer");
+    assert_eq!(
+        (&limit["minimum"], &limit["maximum"]),
+        (&json!(1), &json!(100))
+    );
+    let cursor = schema("cursor");
+    assert_eq!(cursor["type"], "string");
+    assert_eq!(cursor["pattern"], "^[A-Za-z0-9_-]{32}$");
+    // What the list returns is what it takes back.
+    let page = &doc["components"]["schemas"]["UserPage"];
+    assert_eq!(page["required"], json!(["items", "next_cursor"]));
+    let next = &page["properties"]["next_cursor"];
+    assert_eq!(next["type"], json!(["string", "null"]));
+    assert_eq!(next["pattern"], cursor["pattern"]);
+}
+
+#[tokio::test]
+async fn the_bodies_state_their_members() {
+    let app = TestApp::spawn().await;
+    let doc = document(&app).await;
+    let schemas = &doc["components"]["schemas"];
+    let create = &schemas["CreateUserRequest"];
+    assert_eq!(create["required"], json!(["email", "name"]));
+    let update = &schemas["UpdateUserRequest"];
+    assert!(update.get("required").is_none(), "{update}");
+    assert_eq!(update["minProperties"], 1);
+    for body in [create, update] {
+        // Unknown members are refused, and no member may be null.
+        assert_eq!(body["additionalProperties"], false, "{body}");
+        for member in ["email", "name"] {
+            assert_eq!(body["properties"][member]["type"], "string", "{body}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_members_state_the_rules_the_service_checks() {
+    let app = TestApp::spawn().await;
+    let doc = document(&app).await;
+    let schemas = &doc["components"]["schemas"];
+    for body in ["CreateUserRequest", "UpdateUserRequest"] {
+        let name = &schemas[body]["properties"]["name"];
+        assert_eq!(name["pattern"], UserName::pattern(), "{body}");
+        assert_eq!(
+            (&name["minLength"], &name["maxLength"]),
+            (&json!(1), &json!(100))
+        );
+        let email = &schemas[body]["properties"]["email"];
+        assert_eq!(email["pattern"], Email::PATTERN, "{body}");
+        assert_eq!(email["format"], "email");
+        assert_eq!(email["maxLength"], 254);
+    }
 }

@@ -1,8 +1,12 @@
-//! OpenTelemetry traces from the real binary to a real OTLP/gRPC receiver
-//! (the collector's TraceService from the official protobuf definitions),
-//! started inside the test.
+//! OpenTelemetry traces from the real binary to real OTLP receivers
+//! started inside the test, both decoding the official protobuf messages:
+//! the collector's TraceService over gRPC (here) and `POST /v1/traces`
+//! over HTTP ([`http`], the default protocol). [`exported`] reads what
+//! they got.
 
-use std::sync::{Arc, Mutex};
+mod exported;
+mod http;
+
 use std::time::{Duration, Instant};
 
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
@@ -11,77 +15,70 @@ use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
 use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
-use opentelemetry_proto::tonic::common::v1::any_value::Value as AnyValue;
-use opentelemetry_proto::tonic::trace::v1::Span;
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
 use reqwest::StatusCode;
 
+use self::exported::{Export, Exports, hex, str_attr};
 use crate::binary::{Binary, Stdout};
 use crate::helpers::{BlackHole, metric_value, scrape, slowest_get};
 
+/// The collector's gRPC TraceService, keeping what it is sent.
 #[derive(Clone, Default)]
-struct Receiver {
-    spans: Arc<Mutex<Vec<(String, Span)>>>,
+struct GrpcReceiver {
+    exports: Exports,
 }
 
 #[tonic::async_trait]
-impl TraceService for Receiver {
+impl TraceService for GrpcReceiver {
     async fn export(
         &self,
         request: tonic::Request<ExportTraceServiceRequest>,
     ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
-        let mut spans = self.spans.lock().unwrap();
-        for resource_spans in request.into_inner().resource_spans {
-            let service = resource_spans
-                .resource
-                .iter()
-                .flat_map(|r| &r.attributes)
-                .find(|kv| kv.key == "service.name")
-                .and_then(|kv| kv.value.as_ref()?.value.as_ref())
-                .map(|v| match v {
-                    AnyValue::StringValue(s) => s.clone(),
-                    other => format!("{other:?}"),
-                })
-                .unwrap_or_default();
-            for scope in resource_spans.scope_spans {
-                spans.extend(scope.spans.into_iter().map(|s| (service.clone(), s)));
-            }
-        }
+        let headers = request
+            .metadata()
+            .clone()
+            .into_headers()
+            .iter()
+            .map(|(k, v)| {
+                let value = v.to_str().unwrap_or_default().to_owned();
+                (k.as_str().to_owned(), value)
+            })
+            .collect();
+        self.exports.push(Export {
+            path: "/opentelemetry.proto.collector.trace.v1.TraceService/Export".to_owned(),
+            headers,
+            request: Some(request.into_inner()),
+        });
         Ok(tonic::Response::new(ExportTraceServiceResponse {
             partial_success: None,
         }))
     }
 }
 
-impl Receiver {
-    async fn start() -> (Self, String) {
+impl GrpcReceiver {
+    /// Serves on a free port; returns what it got and its endpoint.
+    async fn start() -> (Exports, String) {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let receiver = Self::default();
-        let service = TraceServiceServer::new(receiver.clone());
+        let exports = receiver.exports.clone();
         tokio::spawn(
             tonic::transport::Server::builder()
-                .add_service(service)
+                .add_service(TraceServiceServer::new(receiver))
                 .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
         );
-        (receiver, format!("http://{addr}"))
+        (exports, format!("http://{addr}"))
     }
-
-    fn spans(&self) -> Vec<(String, Span)> {
-        self.spans.lock().unwrap().clone()
-    }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[tokio::test]
 async fn a_traceparent_becomes_the_parent_and_spans_are_flushed_at_exit() {
-    let (receiver, endpoint) = Receiver::start().await;
+    let (exports, endpoint) = GrpcReceiver::start().await;
     let mut binary = Binary::start(
         &[
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
             ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
+            ("OTEL_EXPORTER_OTLP_HEADERS", "api-key=grpc%20secret"),
             ("OTEL_SERVICE_NAME", "traced-users"),
             ("SHUTDOWN_DELAY", "0s"),
         ],
@@ -104,40 +101,57 @@ async fn a_traceparent_becomes_the_parent_and_spans_are_flushed_at_exit() {
     binary.signal("TERM");
     assert_eq!(binary.exit(Duration::from_secs(10)).await.code(), Some(0));
 
-    let spans: Vec<_> = receiver
+    let spans: Vec<_> = exports
         .spans()
         .into_iter()
-        .filter(|(_, s)| hex(&s.trace_id) == trace_id)
+        .filter(|e| hex(&e.span.trace_id) == trace_id)
         .collect();
-    let (service, server) = spans
+    let server = spans
         .iter()
-        .find(|(_, s)| s.name == "GET /api/v1/users/{id}")
-        .unwrap_or_else(|| panic!("no server span in {:#?}", receiver.spans()));
-    assert_eq!(service, "traced-users");
-    assert_eq!(hex(&server.parent_span_id), parent_id);
-    assert_eq!(server.kind, SpanKind::Server as i32);
+        .find(|e| e.span.name == "GET /api/v1/users/{id}")
+        .unwrap_or_else(|| panic!("no server span in {:#?}", exports.spans()));
+    assert_eq!(
+        str_attr(&server.resource, "service.name"),
+        Some("traced-users")
+    );
+    assert_eq!(hex(&server.span.parent_span_id), parent_id);
+    assert_eq!(server.span.kind, SpanKind::Server as i32);
+    assert_eq!(
+        str_attr(&server.span.attributes, "http.route"),
+        Some("/api/v1/users/{id}")
+    );
     let children: Vec<_> = spans
         .iter()
-        .filter(|(_, s)| s.parent_span_id == server.span_id)
-        .map(|(_, s)| s.name.as_str())
+        .filter(|e| e.span.parent_span_id == server.span.span_id)
+        .map(|e| e.span.name.as_str())
         .collect();
     assert!(
         children.contains(&"db.users.find"),
         "children: {children:?}"
     );
-    // The log line of the request carries the same trace id.
+    // The configured header went with every export, as gRPC metadata.
+    let all = exports.all();
+    assert!(!all.is_empty());
+    for export in &all {
+        assert_eq!(export.header("api-key"), Some("grpc secret"));
+    }
+    // The log line of the request carries the same trace id, and no line
+    // shows the header's value.
     let line = binary
         .until_event("request finished", |e| e["trace_id"] == trace_id)
         .await;
     assert_eq!(line["http.route"], "/api/v1/users/{id}");
+    assert!(binary.lines().iter().all(|l| !l.contains("grpc secret")));
 }
 
-#[tokio::test]
-async fn a_black_holed_collector_never_slows_requests() {
+/// A collector that accepts connections and never answers: requests stay
+/// fast, the failed exports are counted, and the exit is not held up.
+async fn a_black_holed_collector_never_slows_requests(protocol: &str) {
     let hole = BlackHole::start().await;
     let endpoint = format!("http://{}", hole.addr);
     let mut binary = Binary::start(
         &[
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", protocol),
             ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
             ("OTEL_EXPORTER_OTLP_TIMEOUT", "200"),
             ("SHUTDOWN_DELAY", "0s"),
@@ -179,4 +193,14 @@ async fn a_black_holed_collector_never_slows_requests() {
         "exit took {:?}",
         signalled.elapsed()
     );
+}
+
+#[tokio::test]
+async fn a_black_holed_grpc_collector_never_slows_requests() {
+    a_black_holed_collector_never_slows_requests("grpc").await;
+}
+
+#[tokio::test]
+async fn a_black_holed_http_collector_never_slows_requests() {
+    a_black_holed_collector_never_slows_requests("http/protobuf").await;
 }

@@ -13,7 +13,7 @@ async fn create_returns_201_with_location_and_normalised_fields() {
     let response = app
         .post_json(
             "/api/v1/users",
-            &json!({ "email": "  Ada.Lovelace@Example.COM ", "name": "  Ada Lovelace " }),
+            &json!({ "email": "Ada.Lovelace@Example.COM", "name": "  Ada Lovelace " }),
         )
         .await;
     assert_eq!(response.status(), StatusCode::CREATED);
@@ -74,6 +74,14 @@ async fn invalid_fields_are_422_naming_each_field() {
         (
             json!({ "email": "ada@example.com", "name": "Ada\u{7}" }),
             vec!["name"],
+        ),
+        (
+            json!({ "email": " ada@example.com", "name": "Ada" }),
+            vec!["email"],
+        ),
+        (
+            json!({ "email": null, "name": null }),
+            vec!["email", "name"],
         ),
         (
             json!({ "email": format!("{}@example.com", "a".repeat(250)), "name": "" }),
@@ -141,4 +149,70 @@ async fn concurrent_creates_with_one_email_yield_exactly_one_201() {
         }
     }
     assert_eq!((created, conflicts), (1, attempts - 1));
+}
+
+#[tokio::test]
+async fn names_that_spoof_what_a_reader_sees_are_422() {
+    let app = TestApp::spawn().await;
+    let padded = format!("{} ", "a".repeat(100));
+    for name in [
+        "evil\u{202E}gpj.exe",
+        "Ad\u{200B}a",
+        "\u{2066}Ada\u{2069}",
+        "\u{FEFF}Ada",
+        "Ada\u{2028}King",
+        "Ada\u{E0041}",
+        "Ada\u{AD}",
+        padded.as_str(),
+        "\u{3000}\u{A0} ",
+    ] {
+        let response = app
+            .post_json(
+                "/api/v1/users",
+                &json!({ "email": "spoof@example.com", "name": name }),
+            )
+            .await;
+        let problem = assert_problem(response, StatusCode::UNPROCESSABLE_ENTITY).await;
+        assert_eq!(error_fields(&problem), ["name"], "{name:?}: {problem}");
+    }
+    // Other scripts, marks, emoji and inner spaces of any kind are names.
+    for (i, name) in [
+        "Zoë Ñúñez",
+        "李小龙",
+        "عمر",
+        "🦀 Ferris",
+        "A\u{2003}B",
+        "e\u{301}",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let body = app.create_user(&format!("ok{i}@example.com"), name).await;
+        assert_eq!(body["name"], name);
+    }
+}
+
+#[tokio::test]
+async fn e_mail_addresses_are_printable_ascii_as_sent() {
+    let app = TestApp::spawn().await;
+    for email in [
+        "adé@example.com",
+        "ada@bücher.example",
+        "ada@example.com ",
+        "ada@ab--c.example",
+        "ada@xn--zz.example",
+        "\"ada\"@example.com",
+        "ada@[127.0.0.1]",
+        &format!("{}@example.com", "a".repeat(65)),
+    ] {
+        let response = app
+            .post_json("/api/v1/users", &json!({ "email": email, "name": "Ada" }))
+            .await;
+        let problem = assert_problem(response, StatusCode::UNPROCESSABLE_ENTITY).await;
+        assert_eq!(error_fields(&problem), ["email"], "{email:?}: {problem}");
+    }
+    let body = app.create_user("Ada@XN--BCHER-KVA.example", "Ada").await;
+    assert_eq!(body["email"], "ada@xn--bcher-kva.example");
+    let body = app.create_user("o'brien+tag@mail-1.example.org", "O").await;
+    assert_eq!(body["email"], "o'brien+tag@mail-1.example.org");
 }

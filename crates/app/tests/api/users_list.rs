@@ -73,12 +73,18 @@ async fn empty_list_has_no_cursor() {
 #[tokio::test]
 async fn bad_limit_or_cursor_is_400() {
     let app = TestApp::spawn().await;
+    let padded = format!("?cursor={}=", "A".repeat(31));
     for (query, fields) in [
         ("?limit=0", vec!["limit"]),
         ("?limit=101", vec!["limit"]),
         ("?limit=ten", vec!["limit"]),
         ("?limit=-1", vec!["limit"]),
+        ("?limit=%205", vec!["limit"]),
+        ("?limit=5%20", vec!["limit"]),
         ("?cursor=not-a-cursor", vec!["cursor"]),
+        ("?cursor=", vec!["cursor"]),
+        ("?cursor=%20AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", vec!["cursor"]),
+        (padded.as_str(), vec!["cursor"]),
         ("?limit=0&cursor=%%%", vec!["limit", "cursor"]),
     ] {
         let response = app.get(&format!("/api/v1/users{query}")).await;
@@ -88,4 +94,28 @@ async fn bad_limit_or_cursor_is_400() {
     // The bounds themselves are fine.
     page(&app, "?limit=1").await;
     page(&app, "?limit=100").await;
+}
+
+#[tokio::test]
+async fn every_string_of_the_cursor_pattern_is_a_cursor() {
+    let app = TestApp::spawn().await;
+    let user = app.create_user("c@example.com", "C").await;
+    let id = user["id"].as_str().unwrap();
+    // The time of a cursor is 8 bytes of microseconds: the smallest and the
+    // largest are clamped to years 1 and 9999, before and after every user.
+    let before_all = format!("gAAAAAAAAAA{}", "A".repeat(21));
+    let after_all = format!("f__________{}", "_".repeat(21));
+    assert_eq!(
+        ids(&page(&app, &format!("?cursor={before_all}")).await),
+        [id]
+    );
+    assert!(ids(&page(&app, &format!("?cursor={after_all}")).await).is_empty());
+    for cursor in [
+        "A".repeat(32),
+        "_".repeat(32),
+        "-".repeat(32),
+        "z9".repeat(16),
+    ] {
+        page(&app, &format!("?cursor={cursor}")).await;
+    }
 }

@@ -75,11 +75,17 @@ async fn patch_validation_errors_are_422() {
             vec!["email", "name"],
         ),
         (json!({ "nmae": "typo" }), vec!["nmae"]),
+        (json!({ "name": null }), vec!["name"]),
+        (json!({ "email": null, "name": "X" }), vec!["email"]),
+        (json!({ "name": 42 }), vec!["name"]),
     ] {
         let response = app.patch_json(&path, &body).await;
         let problem = assert_problem(response, StatusCode::UNPROCESSABLE_ENTITY).await;
         assert_eq!(error_fields(&problem), fields, "{body}: {problem}");
     }
+    // Nothing was changed.
+    let fetched: Value = app.get(&path).await.json().await.unwrap();
+    assert_eq!(fetched, created);
 }
 
 #[tokio::test]

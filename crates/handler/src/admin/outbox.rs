@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::AdminState;
 use crate::error::ApiError;
-use crate::extract::Query;
+use crate::extract::{Path, Query};
 use crate::problem::FieldError;
 
 #[derive(Debug, Deserialize)]
@@ -106,7 +106,7 @@ pub(super) struct Redriven {
 /// `POST /admin/outbox/{id}/retry`: a dead event back to pending.
 pub(super) async fn retry(
     State(state): State<AdminState>,
-    axum::extract::Path(id): axum::extract::Path<String>,
+    Path(id): Path<String>,
 ) -> Result<axum::Json<Redriven>, ApiError> {
     let id = Uuid::parse_str(&id).map_err(|_| ApiError::BadRequest {
         detail: format!("`{id}` is not an event id"),

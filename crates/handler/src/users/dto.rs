@@ -1,10 +1,11 @@
 //! Request and response bodies of the users API, and their conversion to
 //! and from domain types.
 
-use serde::{Deserialize, Serialize};
-use service::users::{Email, NewUser, User, UserName, UserPatch};
+use serde::{Deserialize, Deserializer, Serialize};
+use service::users::{Cursor, Email, NewUser, User, UserName, UserPatch};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
+use utoipa::openapi::schema::{KnownFormat, Object, ObjectBuilder, SchemaFormat, SchemaType, Type};
 use uuid::Uuid;
 
 use crate::error::ApiError;
@@ -13,29 +14,81 @@ use crate::problem::FieldError;
 /// Body of `POST /api/v1/users`.
 ///
 /// Fields are optional in Rust so a missing one is reported by name with the
-/// other problems, rather than as a parse error that stops at the first.
+/// other problems, rather than as a parse error that stops at the first; a
+/// field sent as `null` is told apart from a missing one.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUserRequest {
-    /// Trimmed and lower-cased; unique case-insensitively; at most 254
-    /// characters.
-    #[schema(value_type = String, required = true, format = Email, max_length = 254, example = "ada@example.com")]
-    pub email: Option<String>,
-    /// Trimmed; 1 to 100 characters; no control characters.
-    #[schema(value_type = String, required = true, min_length = 1, max_length = 100, example = "Ada Lovelace")]
-    pub name: Option<String>,
+    /// The e-mail address (rules in the schema).
+    #[serde(default, deserialize_with = "present")]
+    #[schema(schema_with = email_schema, required = true)]
+    pub email: Option<Option<String>>,
+    /// The display name (rules in the schema).
+    #[serde(default, deserialize_with = "present")]
+    #[schema(schema_with = name_schema, required = true)]
+    pub name: Option<Option<String>>,
 }
 
-/// Body of `PATCH /api/v1/users/{id}`: at least one field.
+/// Body of `PATCH /api/v1/users/{id}`: at least one field; a field left
+/// out is not changed, and none may be `null`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(min_properties = 1)]
 pub struct UpdateUserRequest {
-    /// New e-mail address; same rules as on creation.
-    #[schema(value_type = String, format = Email, max_length = 254)]
-    pub email: Option<String>,
-    /// New name; same rules as on creation.
-    #[schema(value_type = String, min_length = 1, max_length = 100)]
-    pub name: Option<String>,
+    /// New e-mail address (rules in the schema).
+    #[serde(default, deserialize_with = "present")]
+    #[schema(schema_with = email_schema, required = false)]
+    pub email: Option<Option<String>>,
+    /// New name (rules in the schema).
+    #[serde(default, deserialize_with = "present")]
+    #[schema(schema_with = name_schema, required = false)]
+    pub name: Option<Option<String>>,
+}
+
+/// An e-mail address: the pattern and the lengths of [`Email::parse`].
+fn email_schema() -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .format(Some(SchemaFormat::KnownFormat(KnownFormat::Email)))
+        .description(Some(format!(
+            "An e-mail address as sent, nothing trimmed: at most {} printable ASCII \
+             characters (no spaces; an internationalised domain in its xn-- form, \
+             internationalised local parts are refused); a dot-atom local part of \
+             at most 64 characters (no quoted strings); a domain of two or more \
+             labels that is a valid IDNA host name (no address literals). Stored \
+             lower-cased, unique case-insensitively.",
+            Email::MAX_LEN
+        )))
+        .min_length(Some(1))
+        .max_length(Some(Email::MAX_LEN))
+        .pattern(Some(Email::PATTERN))
+        .examples(["ada@example.com"])
+        .build()
+}
+
+/// A name: the pattern is built from the same table [`UserName::parse`]
+/// checks, so the document and the service cannot disagree.
+fn name_schema() -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .description(Some(format!(
+            "A display name: 1 to {} characters as sent, at least one of them \
+             not whitespace; no control or format characters (Unicode categories \
+             Cc and Cf: bidi controls, zero-width characters, tags) and no line \
+             or paragraph separators (Zl, Zp). Surrounding whitespace is trimmed.",
+            UserName::MAX_LEN
+        )))
+        .min_length(Some(1))
+        .max_length(Some(UserName::MAX_LEN))
+        .pattern(Some(UserName::pattern()))
+        .examples(["Ada Lovelace"])
+        .build()
+}
+
+/// A member that is present: `Some(None)` when it is `null`. With
+/// `#[serde(default)]`, a missing member stays `None`.
+fn present<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(deserializer).map(Some)
 }
 
 /// A user.
@@ -63,19 +116,52 @@ pub struct UserPage {
     /// Users in creation order.
     pub items: Vec<UserResponse>,
     /// Pass as `cursor` to get the next page; `null` on the last page.
+    #[schema(schema_with = next_cursor_schema, required = true)]
     pub next_cursor: Option<String>,
 }
 
 /// Query of `GET /api/v1/users`. Kept as text so a bad value gets a `400`
-/// naming the parameter.
+/// naming the parameter. Parameters it does not name are ignored; a named
+/// one given twice is a `400`.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
-    /// Page size, 1 to 100 (default 20).
+    /// Page size, 1 to 100 (default 20): decimal digits only, nothing
+    /// around them.
     #[param(value_type = Option<u32>, minimum = 1, maximum = 100)]
     pub limit: Option<String>,
-    /// `next_cursor` of the previous page.
+    /// `next_cursor` of the previous page (the schema carries the
+    /// description).
+    #[param(schema_with = cursor_schema)]
     pub cursor: Option<String>,
+}
+
+/// The `cursor` parameter: the pattern [`Cursor::decode`] accepts.
+fn cursor_schema() -> Object {
+    cursor_text(Type::String.into())
+        .description(Some(format!(
+            "`next_cursor` of the previous page, as it was returned: {} base64url \
+             characters, nothing around them.",
+            Cursor::LEN
+        )))
+        .build()
+}
+
+/// `next_cursor`: what [`Cursor::encode`] writes, or `null`.
+fn next_cursor_schema() -> Object {
+    cursor_text([Type::String, Type::Null].into_iter().collect())
+        .description(Some(
+            "Pass as `cursor` to get the next page; `null` on the last page.",
+        ))
+        .build()
+}
+
+fn cursor_text(schema_type: SchemaType) -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(schema_type)
+        .min_length(Some(Cursor::LEN))
+        .max_length(Some(Cursor::LEN))
+        .pattern(Some(Cursor::PATTERN))
 }
 
 impl From<User> for UserResponse {
@@ -90,14 +176,19 @@ impl From<User> for UserResponse {
     }
 }
 
-/// Parses an optional field, recording what is wrong with it.
+/// Parses a member that may be missing (`None`), recording what is wrong
+/// with it; `null` is wrong.
 fn field<T, E: ToString>(
     errors: &mut Vec<FieldError>,
     name: &str,
-    raw: Option<&str>,
+    raw: Option<Option<&str>>,
     parse: impl FnOnce(&str) -> Result<T, E>,
 ) -> Option<T> {
-    match parse(raw?) {
+    let Some(raw) = raw? else {
+        errors.push(FieldError::new(name, "must be a string, not null"));
+        return None;
+    };
+    match parse(raw) {
         Ok(value) => Some(value),
         Err(err) => {
             errors.push(FieldError::new(name, err));
@@ -116,8 +207,8 @@ impl TryFrom<CreateUserRequest> for NewUser {
                 errors.push(FieldError::new(name, "is required"));
             }
         }
-        let email = field(&mut errors, "email", body.email.as_deref(), Email::parse);
-        let name = field(&mut errors, "name", body.name.as_deref(), UserName::parse);
+        let email = field(&mut errors, "email", as_deref(&body.email), Email::parse);
+        let name = field(&mut errors, "name", as_deref(&body.name), UserName::parse);
         match (email, name) {
             (Some(email), Some(name)) if errors.is_empty() => Ok(Self { email, name }),
             _ => Err(ApiError::Validation(errors)),
@@ -130,14 +221,18 @@ impl TryFrom<UpdateUserRequest> for UserPatch {
 
     fn try_from(body: UpdateUserRequest) -> Result<Self, ApiError> {
         let mut errors = Vec::new();
-        let email = field(&mut errors, "email", body.email.as_deref(), Email::parse);
-        let name = field(&mut errors, "name", body.name.as_deref(), UserName::parse);
+        let email = field(&mut errors, "email", as_deref(&body.email), Email::parse);
+        let name = field(&mut errors, "name", as_deref(&body.name), UserName::parse);
         if !errors.is_empty() {
             return Err(ApiError::Validation(errors));
         }
         Self::new(email, name)
             .map_err(|err| ApiError::Validation(vec![FieldError::new("body", err)]))
     }
+}
+
+fn as_deref(member: &Option<Option<String>>) -> Option<Option<&str>> {
+    member.as_ref().map(Option::as_deref)
 }
 
 #[cfg(test)]
@@ -147,7 +242,7 @@ mod tests {
     #[test]
     fn create_reports_every_field() {
         let body = CreateUserRequest {
-            email: Some("nope".to_owned()),
+            email: Some(Some("nope".to_owned())),
             name: None,
         };
         let Err(ApiError::Validation(errors)) = NewUser::try_from(body) else {
@@ -172,5 +267,24 @@ mod tests {
             panic!("expected a validation error");
         };
         assert_eq!(errors[0].field, "body");
+    }
+
+    #[test]
+    fn null_is_refused_and_missing_is_unchanged() {
+        let body: UpdateUserRequest = serde_json::from_str(r#"{"name": null}"#).unwrap();
+        assert_eq!((&body.email, &body.name), (&None, &Some(None)));
+        let Err(ApiError::Validation(errors)) = UserPatch::try_from(body) else {
+            panic!("expected a validation error");
+        };
+        assert_eq!(
+            errors,
+            [FieldError::new("name", "must be a string, not null")]
+        );
+        let body: CreateUserRequest =
+            serde_json::from_str(r#"{"email": null, "name": "Ada"}"#).unwrap();
+        let Err(ApiError::Validation(errors)) = NewUser::try_from(body) else {
+            panic!("expected a validation error");
+        };
+        assert_eq!(errors[0].field, "email");
     }
 }

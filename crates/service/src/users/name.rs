@@ -1,9 +1,76 @@
-//! [`UserName`]: a person's display name.
+//! [`UserName`]: a person's display name, and the one table of the
+//! characters a name may not hold.
+//!
+//! Names are shown to other people, so a name must look like what it is:
+//! no control characters (category Cc), no format characters (Cf: bidi
+//! overrides such as U+202E that reverse what follows, zero-width spaces and
+//! joiners, the BOM, tag characters) and no line or paragraph separators (Zl,
+//! Zp). `FORBIDDEN` lists them once; [`UserName::parse`] checks against it
+//! and [`UserName::pattern`] spells the same rule as the regular expression
+//! the OpenAPI document carries, so the two cannot drift.
 
 use std::fmt;
 
-/// A display name: trimmed, 1 to [`UserName::MAX_LEN`] characters, no control
-/// characters.
+/// Every character of the general categories Cc, Cf, Zl and Zp (Unicode 18,
+/// checked against `unicode-properties` for every `char` by a test), as
+/// sorted, disjoint, inclusive ranges. A new Unicode version may assign more
+/// format characters: the test then fails and says which to add.
+const FORBIDDEN: &[(char, char)] = &[
+    ('\u{0000}', '\u{001F}'),   // C0 controls
+    ('\u{007F}', '\u{009F}'),   // DEL, C1 controls
+    ('\u{00AD}', '\u{00AD}'),   // soft hyphen
+    ('\u{0600}', '\u{0605}'),   // Arabic number signs
+    ('\u{061C}', '\u{061C}'),   // Arabic letter mark
+    ('\u{06DD}', '\u{06DD}'),   // Arabic end of ayah
+    ('\u{070F}', '\u{070F}'),   // Syriac abbreviation mark
+    ('\u{0890}', '\u{0891}'),   // Arabic pound and piastre marks above
+    ('\u{08E2}', '\u{08E2}'),   // Arabic disputed end of ayah
+    ('\u{180E}', '\u{180E}'),   // Mongolian vowel separator
+    ('\u{200B}', '\u{200F}'),   // zero-width space, (non-)joiner, LRM, RLM
+    ('\u{2028}', '\u{202E}'),   // line, paragraph separators; bidi embeddings, overrides
+    ('\u{2060}', '\u{2064}'),   // word joiner, invisible operators
+    ('\u{2066}', '\u{206F}'),   // bidi isolates, deprecated format characters
+    ('\u{FEFF}', '\u{FEFF}'),   // zero-width no-break space (BOM)
+    ('\u{FFF9}', '\u{FFFB}'),   // interlinear annotation
+    ('\u{110BD}', '\u{110BD}'), // Kaithi number sign
+    ('\u{110CD}', '\u{110CD}'), // Kaithi number sign above
+    ('\u{13430}', '\u{1343F}'), // Egyptian hieroglyph format controls
+    ('\u{1BCA0}', '\u{1BCA3}'), // shorthand format controls
+    ('\u{1D173}', '\u{1D17A}'), // musical symbol format controls
+    ('\u{E0001}', '\u{E0001}'), // language tag
+    ('\u{E0020}', '\u{E007F}'), // tag characters
+];
+
+/// The whitespace [`UserName::parse`] trims from both ends: the characters
+/// of `char::is_whitespace` that [`FORBIDDEN`] leaves (category Zs; a test
+/// checks both).
+const SPACES: &[(char, char)] = &[
+    ('\u{0020}', '\u{0020}'),
+    ('\u{00A0}', '\u{00A0}'),
+    ('\u{1680}', '\u{1680}'),
+    ('\u{2000}', '\u{200A}'),
+    ('\u{202F}', '\u{202F}'),
+    ('\u{205F}', '\u{205F}'),
+    ('\u{3000}', '\u{3000}'),
+];
+
+fn is_in(table: &[(char, char)], c: char) -> bool {
+    table
+        .binary_search_by(|&(low, high)| {
+            if high < c {
+                std::cmp::Ordering::Less
+            } else if low > c {
+                std::cmp::Ordering::Greater
+            } else {
+                std::cmp::Ordering::Equal
+            }
+        })
+        .is_ok()
+}
+
+/// A display name: at most [`UserName::MAX_LEN`] characters as sent, none
+/// of them in the `FORBIDDEN` table, at least one that is not whitespace;
+/// surrounding whitespace (the `SPACES` table) is trimmed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserName(String);
 
@@ -16,37 +83,80 @@ pub enum UserNameError {
     /// Longer than [`UserName::MAX_LEN`].
     #[error("must be at most {} characters", UserName::MAX_LEN)]
     TooLong,
-    /// Contains a control character such as a newline or NUL.
-    #[error("must not contain control characters")]
-    ControlCharacter,
+    /// Contains a character of the `FORBIDDEN` table.
+    #[error(
+        "must not contain control or format characters (such as bidi controls or \
+         zero-width characters) or line and paragraph separators"
+    )]
+    ForbiddenCharacter,
 }
 
 impl UserName {
-    /// Longest value accepted, in characters.
+    /// Longest value accepted, in characters (Unicode scalar values, what
+    /// JSON Schema's `maxLength` counts), before trimming.
     pub const MAX_LEN: usize = 100;
 
-    /// Trims and validates `raw`.
+    /// Validates and trims `raw`. The length is that of `raw` as sent, so
+    /// that the rule and the schema's `maxLength` agree.
     ///
     /// # Errors
     /// [`UserNameError`] saying what is wrong.
     pub fn parse(raw: &str) -> Result<Self, UserNameError> {
-        let trimmed = raw.trim();
+        if raw.chars().count() > Self::MAX_LEN {
+            return Err(UserNameError::TooLong);
+        }
+        if raw.chars().any(|c| is_in(FORBIDDEN, c)) {
+            return Err(UserNameError::ForbiddenCharacter);
+        }
+        let trimmed = raw.trim_matches(|c| is_in(SPACES, c));
         if trimmed.is_empty() {
             return Err(UserNameError::Empty);
         }
-        if trimmed.chars().count() > Self::MAX_LEN {
-            return Err(UserNameError::TooLong);
-        }
-        if trimmed.chars().any(char::is_control) {
-            return Err(UserNameError::ControlCharacter);
-        }
         Ok(Self(trimmed.to_owned()))
+    }
+
+    /// The rule of [`UserName::parse`] but the length, as a regular
+    /// expression for JSON Schema's `pattern`: any number of spaces, one
+    /// character that is neither forbidden nor a space, then anything not
+    /// forbidden.
+    ///
+    /// ECMA-262 with the `u` flag (as JSON Schema validators read patterns),
+    /// Python's `re` and Rust's `regex` read it alike: it uses only
+    /// character classes, `\uXXXX` escapes for the Basic Multilingual Plane,
+    /// the characters themselves above it, and the anchors `^` and `$`.
+    /// (Checked for every character against Node's `RegExp` with `u`, and
+    /// jsonschema-rs, which schemathesis uses. Without `u`, ECMA-262 reads
+    /// UTF-16 units and refuses the pattern as out-of-order ranges rather
+    /// than reading it differently; Python's `$` also matches before a final
+    /// newline, which schemathesis reads as the end of the string.)
+    pub fn pattern() -> String {
+        let forbidden = class(FORBIDDEN);
+        let spaces = class(SPACES);
+        format!("^[{spaces}]*[^{forbidden}{spaces}][^{forbidden}]*$")
     }
 
     /// The name.
     pub fn as_str(&self) -> &str {
         &self.0
     }
+}
+
+/// The contents of a character class matching `table`.
+fn class(table: &[(char, char)]) -> String {
+    let one = |c: char| match u16::try_from(u32::from(c)) {
+        Ok(unit) => format!("\\u{unit:04X}"),
+        Err(_) => c.to_string(),
+    };
+    table
+        .iter()
+        .map(|&(low, high)| {
+            if low == high {
+                one(low)
+            } else {
+                format!("{}-{}", one(low), one(high))
+            }
+        })
+        .collect()
 }
 
 impl fmt::Display for UserName {
@@ -56,37 +166,4 @@ impl fmt::Display for UserName {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn trims() {
-        assert_eq!(
-            UserName::parse("  Ada Lovelace ").unwrap().as_str(),
-            "Ada Lovelace"
-        );
-    }
-
-    #[test]
-    fn counts_characters_not_bytes() {
-        let hundred = "é".repeat(UserName::MAX_LEN);
-        assert!(UserName::parse(&hundred).is_ok());
-        assert_eq!(
-            UserName::parse(&format!("{hundred}é")),
-            Err(UserNameError::TooLong)
-        );
-    }
-
-    #[test]
-    fn rejects_empty_and_control_characters() {
-        assert_eq!(UserName::parse(" \t "), Err(UserNameError::Empty));
-        assert_eq!(
-            UserName::parse("Ada\nLovelace"),
-            Err(UserNameError::ControlCharacter)
-        );
-        assert_eq!(
-            UserName::parse("Ada\u{0}"),
-            Err(UserNameError::ControlCharacter)
-        );
-    }
-}
+mod tests;

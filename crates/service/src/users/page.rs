@@ -34,15 +34,16 @@ impl PageLimit {
         }
     }
 
-    /// Parses the text of a query parameter.
+    /// Parses the text of a query parameter: decimal digits only (no sign,
+    /// no spaces, nothing trimmed), a value in 1..=100.
     ///
     /// # Errors
-    /// [`PageLimitError`] when it is not a number in 1..=100.
+    /// [`PageLimitError`] for anything else.
     pub fn parse(raw: &str) -> Result<Self, PageLimitError> {
-        raw.trim()
-            .parse()
-            .map_err(|_| PageLimitError)
-            .and_then(Self::new)
+        if raw.is_empty() || !raw.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(PageLimitError);
+        }
+        raw.parse().map_err(|_| PageLimitError).and_then(Self::new)
     }
 
     /// The limit.
@@ -67,10 +68,18 @@ pub struct Cursor {
     pub id: UserId,
 }
 
-/// A string that is not a cursor this service issued.
+/// A string that is not a cursor: not [`Cursor::LEN`] base64url characters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("is not a cursor returned by this API")]
 pub struct CursorError;
+
+/// The earliest and latest creation times a cursor can name, in microseconds
+/// since the epoch: 0001-01-01 and the last microsecond of 9999, which both
+/// `time` and PostgreSQL represent. A decoded time outside is clamped to
+/// them, which names the same place in the list: no user is created before
+/// year 1 or after 9999.
+const EARLIEST_MICROS: i64 = -62_135_596_800_000_000;
+const LATEST_MICROS: i64 = 253_402_300_799_999_999;
 
 impl Cursor {
     /// The cursor that continues after `user`.
@@ -92,17 +101,32 @@ impl Cursor {
         URL_SAFE_NO_PAD.encode(bytes)
     }
 
-    /// Reads a cursor produced by [`Cursor::encode`].
+    /// Length of the text form: 24 bytes in unpadded base64url.
+    pub const LEN: usize = 32;
+
+    /// The text form as a regular expression (ECMA-262 and Python read it
+    /// alike): exactly the strings [`Cursor::decode`] accepts.
+    pub const PATTERN: &str = "^[A-Za-z0-9_-]{32}$";
+
+    /// Reads the text form. Every string of [`Cursor::LEN`] base64url
+    /// characters is a cursor (nothing is trimmed); a time past what a
+    /// timestamp holds is clamped, which names the same place in the list.
     ///
     /// # Errors
     /// [`CursorError`] for anything else.
     pub fn decode(raw: &str) -> Result<Self, CursorError> {
-        let bytes = URL_SAFE_NO_PAD
-            .decode(raw.trim())
-            .map_err(|_| CursorError)?;
+        let alphabet = |b: u8| b.is_ascii_alphanumeric() || b == b'-' || b == b'_';
+        if raw.len() != Self::LEN || !raw.bytes().all(alphabet) {
+            return Err(CursorError);
+        }
+        // 32 characters of the alphabet are exactly 24 bytes (no partial
+        // byte, so no non-canonical trailing bits): neither step can fail.
+        let bytes = URL_SAFE_NO_PAD.decode(raw).map_err(|_| CursorError)?;
         let bytes: [u8; 24] = bytes.try_into().map_err(|_| CursorError)?;
         let (micros, id) = bytes.split_at(8);
         let micros = i64::from_be_bytes(micros.try_into().map_err(|_| CursorError)?);
+        let micros = micros.clamp(EARLIEST_MICROS, LATEST_MICROS);
+        // Within the clamp, the time is always representable.
         let created_at = OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1_000)
             .map_err(|_| CursorError)?;
         let id = Uuid::from_slice(id).map_err(|_| CursorError)?;
@@ -133,8 +157,22 @@ mod tests {
         assert_eq!(PageLimit::default().get(), 20);
         assert_eq!(PageLimit::parse("1").unwrap().get(), 1);
         assert_eq!(PageLimit::parse("100").unwrap().get(), 100);
-        for bad in ["0", "101", "-1", "ten", "", "1.5"] {
-            assert_eq!(PageLimit::parse(bad), Err(PageLimitError), "{bad}");
+        assert_eq!(PageLimit::parse("007").unwrap().get(), 7);
+        for bad in [
+            "0",
+            "101",
+            "-1",
+            "ten",
+            "",
+            "1.5",
+            " 1",
+            "1 ",
+            "+1",
+            "1e1",
+            "\u{663}",
+            "99999999999",
+        ] {
+            assert_eq!(PageLimit::parse(bad), Err(PageLimitError), "{bad:?}");
         }
     }
 
@@ -151,8 +189,73 @@ mod tests {
 
     #[test]
     fn garbage_is_not_a_cursor() {
-        for bad in ["", "abc", "!!!!", &"A".repeat(33), &"A".repeat(31)] {
-            assert_eq!(Cursor::decode(bad), Err(CursorError), "{bad}");
+        let valid = Cursor {
+            created_at: datetime!(2026-11-22 10:00:00 UTC),
+            id: UserId::generate(),
+        }
+        .encode();
+        for bad in [
+            "",
+            "abc",
+            "!!!!",
+            &"A".repeat(33),
+            &"A".repeat(31),
+            &format!(" {}", &valid[1..]),
+            &format!("{} ", &valid[1..]),
+            &format!("{}=", &valid[1..]),
+            &format!("{}+", &valid[1..]),
+            &format!("{}/", &valid[1..]),
+            &format!("{}\u{e9}", &valid[2..]),
+        ] {
+            assert_eq!(Cursor::decode(bad), Err(CursorError), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn every_string_of_the_pattern_is_a_cursor() {
+        let alphabet: Vec<char> = ('A'..='Z')
+            .chain('a'..='z')
+            .chain('0'..='9')
+            .chain(['-', '_'])
+            .collect();
+        let mut rng = fastrand::Rng::with_seed(7);
+        let mut samples: Vec<String> = alphabet
+            .iter()
+            .map(|c| c.to_string().repeat(Cursor::LEN))
+            .collect();
+        samples.extend((0..10_000).map(|_| {
+            (0..Cursor::LEN)
+                .map(|_| alphabet[rng.usize(..alphabet.len())])
+                .collect()
+        }));
+        for text in samples {
+            let cursor = Cursor::decode(&text).unwrap_or_else(|_| panic!("{text}"));
+            // Re-encoding gives the text back unless the time was clamped.
+            let micros = cursor.created_at.unix_timestamp_nanos() / 1_000;
+            if micros > i128::from(EARLIEST_MICROS) && micros < i128::from(LATEST_MICROS) {
+                assert_eq!(cursor.encode(), text);
+            }
+        }
+    }
+
+    #[test]
+    fn times_out_of_range_are_clamped() {
+        let id = UserId::generate();
+        for (micros, expected) in [
+            (i64::MIN, datetime!(0001-01-01 00:00:00 UTC)),
+            (i64::MAX, datetime!(9999-12-31 23:59:59.999999 UTC)),
+        ] {
+            let mut bytes = [0_u8; 24];
+            bytes[..8].copy_from_slice(&micros.to_be_bytes());
+            bytes[8..].copy_from_slice(id.as_uuid().as_bytes());
+            let cursor = Cursor::decode(&URL_SAFE_NO_PAD.encode(bytes)).unwrap();
+            assert_eq!(
+                cursor,
+                Cursor {
+                    created_at: expected,
+                    id
+                }
+            );
         }
     }
 }

@@ -7,6 +7,7 @@ use async_trait::async_trait;
 
 use super::{Cursor, User, UserId};
 use crate::cache::{CacheEpoch, CacheError};
+use crate::idempotency::IdempotencyWriter;
 use crate::outbox::OutboxWriter;
 
 /// Name of the unique constraint on users' e-mail addresses. The store
@@ -48,9 +49,10 @@ pub trait UserStore: Send + Sync + 'static {
 }
 
 /// One transaction. Dropping it without committing rolls it back. Events
-/// are written in it through [`OutboxWriter`].
+/// are written in it through [`OutboxWriter`], idempotency keys claimed
+/// through [`IdempotencyWriter`].
 #[async_trait]
-pub trait UserTransaction: OutboxWriter + Send {
+pub trait UserTransaction: OutboxWriter + IdempotencyWriter + Send {
     /// Inserts a new user.
     async fn insert(&mut self, user: &User) -> Result<(), StoreError>;
 

@@ -2,6 +2,7 @@
 //! cache-aside policy, and the mapping of store failures to [`UserError`].
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use super::events;
 use super::model::now;
@@ -10,6 +11,7 @@ use super::{
     UserId, UserPatch, UserStore,
 };
 use crate::cache::CacheGuard;
+use crate::idempotency::{Claim, Fingerprint, IdempotencyKey, KeyedRequest, StoredAnswer};
 
 /// A use case's failure, in the terms a caller branches on.
 #[derive(Debug, thiserror::Error)]
@@ -20,6 +22,12 @@ pub enum UserError {
     /// Another user already has this e-mail address.
     #[error("e-mail address already in use")]
     EmailTaken,
+    /// The idempotency key was used before for another request.
+    #[error("idempotency key reused for another request")]
+    KeyReused,
+    /// The first request with this idempotency key is still in flight.
+    #[error("a request with this idempotency key is in flight")]
+    KeyInFlight,
     /// The store is unreachable or overloaded; retry later.
     #[error("user store unavailable")]
     Unavailable(#[source] anyhow::Error),
@@ -48,10 +56,23 @@ struct Cache {
     guard: Arc<CacheGuard>,
 }
 
+/// The idempotency scope of user creation.
+const CREATE_OPERATION: &str = "users.create";
+
+/// What a create with an idempotency key came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Created {
+    /// A new user, whose answer was stored with the key.
+    New(User),
+    /// The same request was answered before: its answer, to send again.
+    Replayed(StoredAnswer),
+}
+
 /// The user use cases.
 pub struct UserService {
     store: Arc<dyn UserStore>,
     cache: Option<Cache>,
+    idempotency_ttl: Duration,
 }
 
 impl std::fmt::Debug for UserService {
@@ -72,7 +93,15 @@ impl UserService {
         Self {
             store,
             cache: cache.map(|(store, guard)| Cache { store, guard }),
+            idempotency_ttl: Duration::from_secs(24 * 3600),
         }
+    }
+
+    /// The same service, keeping idempotency keys for `ttl`.
+    #[must_use]
+    pub const fn with_idempotency_ttl(mut self, ttl: Duration) -> Self {
+        self.idempotency_ttl = ttl;
+        self
     }
 
     /// Creates a user with a new id, and its `user.created` outbox event in
@@ -91,6 +120,45 @@ impl UserService {
         tx.commit().await?;
         tracing::info!(user_id = %user.id, "user created");
         Ok(user)
+    }
+
+    /// Creates a user at most once per idempotency `key`: the first request
+    /// creates it and stores `answer(&user)` with the key in the same
+    /// transaction; the same request again gets that answer back.
+    ///
+    /// # Errors
+    /// [`UserError::KeyReused`] when the key came with another e-mail
+    /// address or name, [`UserError::KeyInFlight`] when its first request
+    /// has not finished, and the errors of [`UserService::create`].
+    pub async fn create_once(
+        &self,
+        new: NewUser,
+        key: IdempotencyKey,
+        answer: impl FnOnce(&User) -> StoredAnswer + Send,
+    ) -> Result<Created, UserError> {
+        let request = KeyedRequest {
+            key,
+            operation: CREATE_OPERATION,
+            fingerprint: Fingerprint::of(&[new.email.as_str(), new.name.as_str()]),
+            expires_at: now() + self.idempotency_ttl,
+        };
+        let mut tx = self.store.begin().await?;
+        match tx.claim(&request).await? {
+            Claim::Fresh => {}
+            Claim::Replay(answer) => {
+                metrics::counter!("idempotency_replays_total").increment(1);
+                return Ok(Created::Replayed(answer));
+            }
+            Claim::Mismatch => return Err(UserError::KeyReused),
+            Claim::InFlight => return Err(UserError::KeyInFlight),
+        }
+        let user = User::create(new, now());
+        tx.insert(&user).await?;
+        tx.enqueue(&events::created(&user)).await?;
+        tx.save_answer(&request, &answer(&user)).await?;
+        tx.commit().await?;
+        tracing::info!(user_id = %user.id, "user created");
+        Ok(Created::New(user))
     }
 
     /// The user with this id, from the cache when it has it and is
