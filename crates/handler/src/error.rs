@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use service::auth::TokenError;
 use service::users::UserError;
 
 use crate::problem::{Cause, FieldError, Problem};
@@ -27,6 +28,24 @@ pub enum ApiError {
     /// right token.
     #[error("unauthorized")]
     Unauthorized,
+    /// `401` with `WWW-Authenticate: Bearer`: an API request without a
+    /// bearer token (RFC 6750 §3.1: no error code when the request holds no
+    /// credentials at all).
+    #[error("no bearer token")]
+    MissingToken,
+    /// `401` with `WWW-Authenticate: Bearer error="invalid_token"`: the
+    /// bearer token was refused; the detail says which rule it broke.
+    #[error("invalid bearer token: {0}")]
+    InvalidToken(TokenError),
+    /// `403` with `WWW-Authenticate: Bearer error="insufficient_scope"`: a
+    /// valid token without the scope the operation needs (named).
+    #[error("insufficient scope: the operation needs {0}")]
+    InsufficientScope(&'static str),
+    /// `503` with `Retry-After`: the identity provider's keys are not
+    /// loaded yet, so no token can be checked. The fetch's failure is
+    /// logged by the key refresh, not per request.
+    #[error("the identity provider's keys are not loaded yet")]
+    AuthUnavailable,
     /// `404`: the resource or route does not exist.
     #[error("not found: {0}")]
     NotFound(String),
@@ -79,8 +98,43 @@ impl From<UserError> for ApiError {
     }
 }
 
+impl From<TokenError> for ApiError {
+    fn from(err: TokenError) -> Self {
+        match err {
+            TokenError::KeysUnavailable => Self::AuthUnavailable,
+            refused => Self::InvalidToken(refused),
+        }
+    }
+}
+
+impl ApiError {
+    /// The `WWW-Authenticate` challenge of a `401` or `403` (RFC 6750 §3).
+    /// The descriptions are fixed texts, never anything from the token.
+    fn challenge(&self) -> Option<HeaderValue> {
+        match self {
+            Self::Unauthorized | Self::MissingToken => Some(HeaderValue::from_static("Bearer")),
+            Self::InvalidToken(err) => Some(
+                HeaderValue::from_str(&format!(
+                    r#"Bearer error="invalid_token", error_description="{err}""#
+                ))
+                .unwrap_or_else(|_| HeaderValue::from_static(r#"Bearer error="invalid_token""#)),
+            ),
+            Self::InsufficientScope(scope) => Some(
+                HeaderValue::from_str(&format!(
+                    r#"Bearer error="insufficient_scope", scope="{scope}""#
+                ))
+                .unwrap_or_else(|_| {
+                    HeaderValue::from_static(r#"Bearer error="insufficient_scope""#)
+                }),
+            ),
+            _ => None,
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        let challenge = self.challenge();
         let (problem, cause) = match self {
             Self::BadRequest { detail, errors } => (
                 Problem {
@@ -94,6 +148,40 @@ impl IntoResponse for ApiError {
                     StatusCode::UNAUTHORIZED,
                     "send `Authorization: Bearer <ADMIN_TOKEN>`",
                 ),
+                None,
+            ),
+            Self::MissingToken => (
+                Problem::from_status(
+                    StatusCode::UNAUTHORIZED,
+                    "send `Authorization: Bearer <access token>`",
+                ),
+                None,
+            ),
+            Self::InvalidToken(err) => (
+                Problem {
+                    type_: "/problems/invalid-token",
+                    ..Problem::from_status(StatusCode::UNAUTHORIZED, err.to_string())
+                },
+                None,
+            ),
+            Self::InsufficientScope(scope) => (
+                Problem {
+                    type_: "/problems/insufficient-scope",
+                    ..Problem::from_status(
+                        StatusCode::FORBIDDEN,
+                        format!("this operation needs a token with the scope `{scope}`"),
+                    )
+                },
+                None,
+            ),
+            Self::AuthUnavailable => (
+                Problem {
+                    type_: "/problems/auth-unavailable",
+                    ..Problem::from_status(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "tokens cannot be checked until the identity provider's keys are loaded; retry after the delay in Retry-After",
+                    )
+                },
                 None,
             ),
             Self::NotFound(detail) => (Problem::from_status(StatusCode::NOT_FOUND, detail), None),
@@ -164,10 +252,10 @@ impl IntoResponse for ApiError {
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
         }
-        if status == StatusCode::UNAUTHORIZED {
+        if let Some(challenge) = challenge {
             response
                 .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+                .insert(header::WWW_AUTHENTICATE, challenge);
         }
         response.extensions_mut().insert(problem);
         if let Some(cause) = cause {

@@ -10,6 +10,7 @@
 //! - [`observe`]: the request span, access log line and HTTP metrics.
 //! - [`probes`]: `/healthz`, `/startupz`, `/readyz`.
 //! - [`admin`]: `/metrics` and `/debug/log-level` on the admin listener.
+//! - [`auth`]: bearer tokens and scopes on the API's routes.
 //! - `cors`: [`CorsPolicy`], the cross-origin policy of the public listener.
 //! - [`users`]: the users routes and their request/response bodies.
 //! - [`error`]: [`ApiError`](error::ApiError), the one error type handlers
@@ -23,6 +24,7 @@
 //! - [`openapi`]: the OpenAPI 3.1 document served at `/openapi.json`.
 
 pub mod admin;
+pub mod auth;
 mod cors;
 pub mod error;
 pub mod extract;
@@ -44,4 +46,5 @@ pub use crate::router::{AppState, HttpLimits, admin_router, router};
 /// it can name in advance).
 pub fn describe_metrics() {
     observe::describe_metrics();
+    auth::describe_metrics();
 }

@@ -6,7 +6,8 @@ use std::sync::Arc;
 use axum::Router;
 use axum::http::header;
 use axum::routing::get;
-use utoipa::OpenApi;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
 
 use crate::problem::{FieldError, Problem};
 
@@ -14,12 +15,42 @@ use crate::problem::{FieldError, Problem};
 #[openapi(
     info(
         title = "bulkhead",
-        description = "Users API. Every error is an RFC 9457 `application/problem+json` body.",
+        description = "Users API. Every error is an RFC 9457 `application/problem+json` body. \
+            Operations need a bearer JWT access token with the scopes listed on each \
+            (`users:read` to read, `users:write` to change); a deployment without an \
+            identity provider leaves them open.",
     ),
     components(schemas(Problem, FieldError)),
+    modifiers(&BearerScheme),
     tags((name = "users", description = "The example resource"))
 )]
 struct ApiDoc;
+
+/// The name operations use in `security(...)` for a bearer token.
+pub const BEARER: &str = "bearer";
+
+/// Declares the bearer-token scheme: an RFC 9068 JWT access token from
+/// the identity provider.
+struct BearerScheme;
+
+impl Modify for BearerScheme {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            BEARER,
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .description(Some(
+                        "A JWT access token (RFC 9068) signed with RS256 or ES256 by the \
+                         identity provider; its `scope` claim grants the operations' scopes.",
+                    ))
+                    .build(),
+            ),
+        );
+    }
+}
 
 /// The document's fixed parts; the routes add their paths and schemas.
 pub fn base() -> utoipa::openapi::OpenApi {

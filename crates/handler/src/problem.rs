@@ -103,6 +103,31 @@ pub enum ServerErrors {
     Timeout(Problem),
 }
 
+/// The answers of an operation that needs a bearer token, for the
+/// OpenAPI document.
+#[derive(Debug, utoipa::IntoResponses)]
+pub enum AuthErrors {
+    /// No bearer token (`WWW-Authenticate: Bearer`), or one that was
+    /// refused (`Bearer error="invalid_token"`): expired, not yet valid,
+    /// another issuer or audience, a bad signature, an unknown key, an
+    /// algorithm other than RS256 or ES256.
+    #[response(
+        status = 401,
+        content_type = "application/problem+json",
+        headers(("WWW-Authenticate" = String, description = "The RFC 6750 challenge"))
+    )]
+    Unauthorized(Problem),
+    /// A valid token without the scope the operation needs;
+    /// `WWW-Authenticate: Bearer error="insufficient_scope", scope="..."`
+    /// names it.
+    #[response(
+        status = 403,
+        content_type = "application/problem+json",
+        headers(("WWW-Authenticate" = String, description = "The RFC 6750 challenge, naming the scope"))
+    )]
+    Forbidden(Problem),
+}
+
 /// The cause of a server error, kept in the response's extensions until
 /// [`render`] logs it.
 #[derive(Debug, Clone)]

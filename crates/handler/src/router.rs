@@ -22,6 +22,7 @@ use tower_http::timeout::TimeoutLayer;
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::admin::{self, AdminState};
+use crate::auth::Auth;
 use crate::cors::CorsPolicy;
 use crate::error::ApiError;
 use crate::{observe, openapi, probes, problem, request_id, users};
@@ -34,6 +35,9 @@ pub struct AppState {
     pub users: Arc<UserService>,
     /// Start-up and readiness state, for the probes.
     pub health: Arc<Health>,
+    /// How API requests are authenticated (each resource's router checks
+    /// its scopes).
+    pub auth: Auth,
 }
 
 /// Limits applied to API requests.
@@ -55,13 +59,16 @@ pub struct HttpLimits {
 ///    for the whole API, not one per route), `503` with `Retry-After` at
 ///    once instead of a queue;
 /// 2. the request deadline (`504`);
-/// 3. the body limit, enforced by the extractors (`413`).
+/// 3. the body limit, enforced by the extractors (`413`);
+/// 4. each resource's bearer-token and scope check ([`auth::require`](crate::auth::require)),
+///    inside the deadline, so a request waiting for the identity provider's
+///    keys still ends in time.
 ///
 /// Probes are never shed and have no deadline: a busy pod must still say
 /// it is alive.
 pub fn router(state: AppState, limits: HttpLimits, cors: &CorsPolicy) -> Router {
     let (api, spec) = OpenApiRouter::with_openapi(openapi::base())
-        .merge(users::router())
+        .merge(users::router(state.auth.clone()))
         .split_for_parts();
     // The resources' answers carry personal data: no cache may keep them.
     let api = api.layer(SetResponseHeaderLayer::overriding(

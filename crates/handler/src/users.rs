@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::middleware;
 use axum::response::Response;
 use service::idempotency::StoredAnswer;
 use service::users::{Created, Cursor, NewUser, PageLimit, User, UserId, UserPatch, UserService};
@@ -14,17 +15,30 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 pub use self::dto::{CreateUserRequest, ListQuery, UpdateUserRequest, UserPage, UserResponse};
+use crate::auth::{self, Auth, Guard, RouteScopes};
 use crate::error::ApiError;
 use crate::extract::{Json, Path, Query};
 use crate::idempotency::{self, IdempotencyKeyHeader};
-use crate::problem::{FieldError, Problem, ServerErrors};
+use crate::problem::{AuthErrors, FieldError, Problem, ServerErrors};
 use crate::router::AppState;
 
-/// The users routes, with their OpenAPI operations.
-pub fn router() -> OpenApiRouter<AppState> {
+/// The scopes of the users routes: `users:read` to read, `users:write`
+/// for `POST`, `PATCH` and `DELETE`. The operations' `security(...)` below
+/// name the same (a test compares the document with what is enforced).
+pub const SCOPES: RouteScopes = RouteScopes {
+    read: "users:read",
+    write: "users:write",
+};
+
+/// The users routes, with their OpenAPI operations, behind `auth`.
+pub fn router(auth: Auth) -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(create_user, list_users))
         .routes(routes!(get_user, update_user, delete_user))
+        .route_layer(middleware::from_fn_with_state(
+            Guard::new(auth, SCOPES),
+            auth::require,
+        ))
 }
 
 /// Parses the `{id}` path segment. Taken as text so that a bad id gets a
@@ -57,6 +71,7 @@ fn user_id(raw: &str) -> Result<UserId, ApiError> {
     post,
     path = "/api/v1/users",
     tag = "users",
+    security(("bearer" = ["users:write"])),
     request_body = CreateUserRequest,
     responses(
         (status = 201, description = "Created", body = UserResponse,
@@ -66,6 +81,7 @@ fn user_id(raw: &str) -> Result<UserId, ApiError> {
         (status = 413, description = "Body over the size limit", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Body is not `application/json`", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields, listed in `errors`; or an `Idempotency-Key` already used for a different request", body = Problem, content_type = "application/problem+json"),
+        AuthErrors,
         ServerErrors,
     ),
     params(
@@ -104,10 +120,12 @@ fn created(user: &User) -> StoredAnswer {
     get,
     path = "/api/v1/users",
     tag = "users",
+    security(("bearer" = ["users:read"])),
     params(ListQuery),
     responses(
         (status = 200, description = "A page of users", body = UserPage),
         (status = 400, description = "Bad `limit` or `cursor`", body = Problem, content_type = "application/problem+json"),
+        AuthErrors,
         ServerErrors,
     )
 )]
@@ -147,11 +165,13 @@ async fn list_users(
     get,
     path = "/api/v1/users/{id}",
     tag = "users",
+    security(("bearer" = ["users:read"])),
     params(("id" = Uuid, Path, description = "The user's id: a UUID, hyphenated (8-4-4-4-12 hex digits, either case)")),
     responses(
         (status = 200, description = "The user", body = UserResponse),
         (status = 400, description = "The id is not a UUID", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such user", body = Problem, content_type = "application/problem+json"),
+        AuthErrors,
         ServerErrors,
     )
 )]
@@ -168,6 +188,7 @@ async fn get_user(
     patch,
     path = "/api/v1/users/{id}",
     tag = "users",
+    security(("bearer" = ["users:write"])),
     params(("id" = Uuid, Path, description = "The user's id: a UUID, hyphenated (8-4-4-4-12 hex digits, either case)")),
     request_body = UpdateUserRequest,
     responses(
@@ -178,6 +199,7 @@ async fn get_user(
         (status = 413, description = "Body over the size limit", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Body is not `application/json`", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields, listed in `errors`", body = Problem, content_type = "application/problem+json"),
+        AuthErrors,
         ServerErrors,
     )
 )]
@@ -197,11 +219,13 @@ async fn update_user(
     delete,
     path = "/api/v1/users/{id}",
     tag = "users",
+    security(("bearer" = ["users:write"])),
     params(("id" = Uuid, Path, description = "The user's id: a UUID, hyphenated (8-4-4-4-12 hex digits, either case)")),
     responses(
         (status = 204, description = "Deleted"),
         (status = 400, description = "The id is not a UUID", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such user", body = Problem, content_type = "application/problem+json"),
+        AuthErrors,
         ServerErrors,
     )
 )]

@@ -10,8 +10,10 @@
 //!
 //! # Layout
 //! - [`http`]: `OutboundClient`, the shared client.
+//! - [`jwks`]: the identity provider's key set (`service::auth::KeySource`).
 //! - [`webhook`]: the Standard Webhooks sender (`service::outbox::WebhookSender`)
 //!   and the log sender used when no webhook is configured.
 
 pub mod http;
+pub mod jwks;
 pub mod webhook;

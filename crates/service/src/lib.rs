@@ -6,6 +6,9 @@
 //! the ports; the binary wires them together.
 //!
 //! # Layout
+//! - [`auth`]: bearer-token authentication: the verifier port the HTTP
+//!   edge calls, JWT verification, and the cache of the identity
+//!   provider's keys with its refresh policy.
 //! - [`breaker`]: the circuit breaker any call to a dependency can sit
 //!   behind (the webhook, the cache).
 //! - [`cache`]: the guard every cache call passes (timeout, breaker, and
@@ -18,6 +21,7 @@
 //!   store and one for the cache, and a service that owns transactions, the
 //!   cache-aside policy and the mapping of store errors to domain errors.
 
+pub mod auth;
 pub mod breaker;
 pub mod cache;
 pub mod health;

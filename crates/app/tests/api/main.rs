@@ -12,6 +12,7 @@
 mod helpers;
 
 mod admin;
+mod auth;
 mod binary;
 mod cache;
 mod cache_faults;
