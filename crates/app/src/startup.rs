@@ -142,7 +142,7 @@ impl Application {
         );
         let users =
             Arc::new(UserService::new(store, cache).with_idempotency_ttl(settings.idempotency.ttl));
-        let (auth, keys) = auth::wire(settings.auth.as_ref())?;
+        let (auth, keys) = auth::wire(settings.auth.as_ref(), listener.local_addr()?)?;
         let router = handler::router(
             AppState {
                 users,

@@ -101,7 +101,7 @@ pub const VARIABLES: &[Variable] = &[
     unset(
         "AUTH_JWKS_URL",
         false,
-        "The identity provider's JWKS endpoint; set, every API request needs a bearer JWT (RS256 or ES256) it signed. Unset leaves the API open (one warning at start).",
+        "The identity provider's JWKS endpoint; set, every API request needs a bearer JWT (RS256 or ES256) it signed. Unset leaves the API open (a warning at start; an info line when HTTP_ADDR is loopback only).",
     ),
     unset(
         "AUTH_ISSUER",

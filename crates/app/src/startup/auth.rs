@@ -1,6 +1,7 @@
 //! Wiring authentication: the identity provider's key source, the key
-//! cache and the verifier when `AUTH_JWKS_URL` is set, an open API (and one
-//! warning) when it is not.
+//! cache and the verifier when `AUTH_JWKS_URL` is set, an open API when it
+//! is not: one warning when the public listener is reachable from other
+//! hosts, one info line when it binds loopback only (a local run).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,11 +21,18 @@ const JWKS_FETCH_TIMEOUT: Duration = Duration::from_secs(3);
 /// loop the caller runs (none for an open API).
 pub(super) fn wire(
     settings: Option<&AuthSettings>,
+    public_addr: std::net::SocketAddr,
 ) -> anyhow::Result<(Auth, Option<Arc<KeyCache>>)> {
     let Some(settings) = settings else {
-        tracing::warn!(
-            "AUTH_JWKS_URL is unset: the API accepts every request without a token; set AUTH_JWKS_URL, AUTH_ISSUER and AUTH_AUDIENCE to require bearer tokens"
-        );
+        if public_addr.ip().is_loopback() {
+            tracing::info!(
+                "AUTH_JWKS_URL is unset: the API accepts every request without a token (HTTP_ADDR is loopback only)"
+            );
+        } else {
+            tracing::warn!(
+                "AUTH_JWKS_URL is unset: the API accepts every request without a token; set AUTH_JWKS_URL, AUTH_ISSUER and AUTH_AUDIENCE to require bearer tokens"
+            );
+        }
         return Ok((Auth::Open, None));
     };
     service::auth::describe_metrics();

@@ -46,7 +46,15 @@ impl Binary {
 
     /// Starts on `db`, which may not exist yet.
     pub async fn start_on(db: TestDb, vars: &[(&str, &str)], stdout: Stdout) -> Self {
-        let addr = free_addr().await;
+        // An HTTP_ADDR among `vars` (e.g. 0.0.0.0:PORT) is reached on
+        // loopback at its port.
+        let addr = match vars.iter().find(|(k, _)| *k == "HTTP_ADDR") {
+            Some((_, v)) => {
+                let port = v.parse::<SocketAddr>().unwrap().port();
+                SocketAddr::from(([127, 0, 0, 1], port))
+            }
+            None => free_addr().await,
+        };
         let admin_addr = free_addr().await;
         let dir = std::env::temp_dir();
         let mut command = Command::new(env!("CARGO_BIN_EXE_bulkhead"));

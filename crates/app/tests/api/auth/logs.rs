@@ -11,7 +11,11 @@ const OPEN_WARNING: &str = "AUTH_JWKS_URL is unset: the API accepts every reques
 
 #[tokio::test]
 async fn without_a_jwks_url_the_api_is_open_and_start_up_warns_once() {
-    let binary = Binary::start(&[], Stdout::Collect).await;
+    // Reachable from other hosts: the open API is worth a warning. (On
+    // loopback only, a local run, it is an info line: see first_run.rs.)
+    let port = crate::binary::free_addr().await.port();
+    let http_addr = format!("0.0.0.0:{port}");
+    let binary = Binary::start(&[("HTTP_ADDR", &http_addr)], Stdout::Collect).await;
     let response = binary.get("/api/v1/users").await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     let warnings = binary.events(OPEN_WARNING);
