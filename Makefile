@@ -86,7 +86,7 @@ prepare: sqlx-db ## Regenerate .sqlx/ after changing a query or a migration
 	DATABASE_URL=$(SQLX_DATABASE_URL) $(CARGO) sqlx prepare --workspace -- --all-targets
 
 .PHONY: bench
-bench: ## Benchmark the release service against bare axum (wrk); table in target/bench/report.md
+bench: ## Benchmark the release service against bare axum (wrk), then outbox delivery; tables in target/bench/report.md
 	bench/run.sh
 
 .PHONY: deps-up

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The benchmark behind `make bench`: the release service against a bare axum
-# server built in the same workspace, on the same machine, in the same run.
-# Prints a table and writes it to target/bench/report.md.
+# server built in the same workspace, on the same machine, in the same run;
+# then outbox delivery (bench/delivery: latency from a create's 201 to its
+# webhook, and deliveries per second with two replicas sharing the table).
+# Prints the tables and writes them to target/bench/report.md.
 #
 # Client and servers share the machine's cores, so compare the rows with
 # each other (ratios), not with numbers from another machine.
@@ -26,7 +28,7 @@ if ! command -v wrk >/dev/null 2>&1; then
 fi
 
 echo "building release binaries"
-cargo build --release --locked -p bulkhead -p bench-bare
+cargo build --release --locked -p bulkhead -p bench-bare -p bench-delivery
 
 rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
 
@@ -73,9 +75,17 @@ to_ms() { # wrk latency like 1.23ms, 850.00us, 1.10s
         else print v }'
 }
 
+stop() { # pid: SIGTERM, then wait for it
+    [ -n "${1:-}" ] || return 0
+    kill "$1" 2>/dev/null || true
+    wait "$1" 2>/dev/null || true
+}
+
 cleanup() {
-    [ -n "${APP_PID:-}" ] && kill "$APP_PID" 2>/dev/null || true
-    [ -n "${BARE_PID:-}" ] && kill "$BARE_PID" 2>/dev/null || true
+    # The delivery driver kills the service processes it started on SIGTERM.
+    stop "${DELIVERY_PID:-}"
+    stop "${APP_PID:-}"
+    stop "${BARE_PID:-}"
 }
 trap cleanup EXIT
 
@@ -89,7 +99,7 @@ BARE_IDLE=$(rss_kib "$BARE_PID")
 echo "starting the service (full middleware stack, JSON logs at info to /dev/null)"
 DATABASE_URL="$PG_SERVER/bulkhead_bench" DATABASE_MIGRATE_ON_START=true REDIS_URL="$REDIS" \
     CACHE_KEY_PREFIX="bench-$$" HTTP_ADDR=$APP_ADDR ADMIN_ADDR=$ADMIN_ADDR LOG_LEVEL=info \
-    MAX_CONCURRENT_REQUESTS=4096 target/release/bulkhead >/dev/null &
+    MAX_CONCURRENT_REQUESTS=4096 SHUTDOWN_DELAY=0s target/release/bulkhead >/dev/null &
 APP_PID=$!
 wait_for "http://$APP_ADDR/startupz"
 sleep 1
@@ -120,5 +130,32 @@ REPORT="$OUT/report.md"
     echo "- Full stack keeps **$RATIO%** of bare axum's throughput on the trivial route (aim: at least 90%)."
     echo "- Idle RSS: service **$(mib "$APP_IDLE") MiB** (aim: under 20 MiB), bare axum $(mib "$BARE_IDLE") MiB."
 } | tee "$REPORT"
+
+# Free the cores for the delivery runs.
+stop "$APP_PID"
+stop "$BARE_PID"
+APP_PID= BARE_PID=
+
+echo
+echo "outbox delivery: latency (one replica), then throughput (two replicas)"
+# Services on CPU 0, the driver (client and webhook receiver) on CPU 1 when
+# the machine has two cores and taskset; unpinned otherwise.
+DRIVER=()
+if command -v taskset >/dev/null 2>&1 && [ "$(nproc)" -ge 2 ]; then
+    DRIVER=(taskset -c 1)
+    export BENCH_SERVER_CPUS=0
+fi
+DELIVERY_OUT="$OUT/delivery.md"
+PG_SERVER=$PG_SERVER BENCH_SERVICE_BIN=target/release/bulkhead \
+    "${DRIVER[@]}" target/release/bench-delivery >"$DELIVERY_OUT" &
+DELIVERY_PID=$!
+DELIVERY_STATUS=0
+wait "$DELIVERY_PID" || DELIVERY_STATUS=$?
+DELIVERY_PID=
+tee -a "$REPORT" <"$DELIVERY_OUT"
 echo
 echo "written to $REPORT"
+if [ "$DELIVERY_STATUS" -ne 0 ]; then
+    echo "the delivery bench failed (events missing, repeated or badly signed; see above)" >&2
+    exit "$DELIVERY_STATUS"
+fi

@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
 use super::supervise::{panic_message, record_metrics};
-use crate::breaker::Breaker;
+use crate::breaker::{Breaker, Permit};
 
 use super::{
     Claimed, EventStatus, EventType, OutboxStore, RetryPolicy, SendOutcome, WakeUps,
@@ -104,10 +104,13 @@ impl DeliveryWorker {
     }
 
     /// Claims and delivers until `cancel` fires. On cancellation it stops
-    /// claiming, finishes the event in hand, and gives the rest of the
-    /// batch back, due at once.
+    /// claiming, finishes the deliveries in hand, and gives back the
+    /// events of its batch it had not started, due at once.
     pub async fn run(&self, cancel: CancellationToken) {
         let mut last_counts: Option<Instant> = None;
+        // Whether the webhook accepted everything lately: the first batch,
+        // and every batch after a failure, start one event at a time.
+        let mut accepting = false;
         while !cancel.is_cancelled() {
             if last_counts.is_none_or(|at| at.elapsed() >= Duration::from_secs(5)) {
                 self.publish_counts().await;
@@ -139,14 +142,42 @@ impl DeliveryWorker {
                     () = self.woken() => continue,
                 }
             }
-            for event in claimed {
-                if cancel.is_cancelled() {
-                    self.give_back(&event, Duration::ZERO).await;
-                    continue;
-                }
-                self.handle(event).await;
-            }
+            accepting = self.deliver(claimed, accepting, &cancel).await;
         }
+    }
+
+    /// Handles a batch; returns whether the webhook accepted all of it.
+    /// One at a time, events mostly wait on their acknowledging commit, so
+    /// while the webhook accepts they go concurrently (each isolated,
+    /// under its own lease); until it accepts one they go one at a time,
+    /// so the breaker opens before a failing receiver gets another call.
+    async fn deliver(
+        &self,
+        claimed: Vec<Claimed>,
+        mut accepting: bool,
+        cancel: &CancellationToken,
+    ) -> bool {
+        let mut events = claimed.into_iter();
+        while !accepting {
+            let Some(event) = events.next() else {
+                return false;
+            };
+            accepting = self.handle_unless(cancel, event).await;
+        }
+        let rest = events.map(|event| self.handle_unless(cancel, event));
+        futures::future::join_all(rest)
+            .await
+            .into_iter()
+            .all(|delivered| delivered)
+    }
+
+    /// Handles `event`, or gives it back, due at once, when `cancel` fired.
+    async fn handle_unless(&self, cancel: &CancellationToken, event: Claimed) -> bool {
+        if cancel.is_cancelled() {
+            self.give_back(&event, Duration::ZERO).await;
+            return false;
+        }
+        self.handle(event).await
     }
 
     /// Resolves at the next wake-up; never without a source of them.
@@ -158,8 +189,9 @@ impl DeliveryWorker {
     }
 
     /// Handles one claimed event in isolation: an error or a panic fails
-    /// this event alone (recorded and retried per policy).
-    pub async fn handle(&self, claimed: Claimed) {
+    /// this event alone (recorded and retried per policy). Returns whether
+    /// it was delivered.
+    pub async fn handle(&self, claimed: Claimed) -> bool {
         let span = tracing::info_span!(
             "outbox.deliver",
             otel.kind = "producer",
@@ -176,7 +208,10 @@ impl DeliveryWorker {
         metrics::histogram!("worker_task_duration_seconds").record(started.elapsed().as_secs_f64());
         let _entered = span.enter();
         match result {
-            Ok(Ok(handled)) => record_metrics(handled),
+            Ok(Ok(handled)) => {
+                record_metrics(handled);
+                return handled == Handled::Delivered;
+            }
             Ok(Err(err)) => {
                 // Recording the outcome failed (the database): the lease
                 // lapses and the event is tried again.
@@ -198,6 +233,7 @@ impl DeliveryWorker {
                 }
             }
         }
+        false
     }
 
     async fn process(&self, claimed: &Claimed) -> anyhow::Result<Handled> {
@@ -239,8 +275,14 @@ impl DeliveryWorker {
                     timed_out: true,
                 },
             };
-        self.breaker
-            .record(permit, !outcome.is_dependency_failure());
+        // The breaker hears of the call once its outcome is stored (or
+        // storing failed): while it shows open, no attempt is still being
+        // written.
+        let _report = Report {
+            breaker: &self.breaker,
+            permit: Some(permit),
+            success: !outcome.is_dependency_failure(),
+        };
 
         match outcome {
             SendOutcome::Delivered => Ok(if self.outbox.mark_delivered(claimed).await? {
@@ -319,6 +361,21 @@ impl DeliveryWorker {
             Err(err) => {
                 tracing::debug!(error = %format_args!("{:#}", anyhow::Error::from(err)), "counting outbox events failed");
             }
+        }
+    }
+}
+
+/// Reports a call's outcome to the breaker when dropped, even by a panic.
+struct Report<'a> {
+    breaker: &'a Breaker,
+    permit: Option<Permit>,
+    success: bool,
+}
+
+impl Drop for Report<'_> {
+    fn drop(&mut self) {
+        if let Some(permit) = self.permit.take() {
+            self.breaker.record(permit, self.success);
         }
     }
 }
