@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use async_trait::async_trait;
 use config::DatabaseSettings;
-use secrecy::ExposeSecret;
+use secrecy::{ExposeSecret, SecretString};
 use service::health::DependencyCheck;
 use service::users::StoreError;
 use sqlx::migrate::{Migrate as _, Migrator};
@@ -55,6 +55,13 @@ fn connect_options_and_root_cert(
     let options = options
         .options([("statement_timeout", statement_timeout.as_str())])
         .log_slow_statements(tracing::log::LevelFilter::Warn, Duration::from_secs(1));
+    // Behind a transaction pooler a connection is not ours between
+    // transactions: no statement may outlive the one that prepared it.
+    let options = if settings.prepared_statements {
+        options
+    } else {
+        options.statement_cache_capacity(0)
+    };
     Ok((options, root_cert))
 }
 
@@ -74,6 +81,23 @@ pub fn pool(settings: &DatabaseSettings) -> anyhow::Result<PgPool> {
         .idle_timeout(settings.idle_timeout)
         .max_lifetime(settings.max_lifetime)
         .connect_lazy_with(options))
+}
+
+/// A one-connection pool for the outbox worker's `LISTEN` on `url` (a
+/// session connection, e.g. straight to PostgreSQL past a transaction
+/// pooler), with the other settings of `settings`.
+///
+/// # Errors
+/// As [`pool`], for `url`.
+pub fn listen_pool(settings: &DatabaseSettings, url: &SecretString) -> anyhow::Result<PgPool> {
+    let listen = DatabaseSettings {
+        url: url.clone(),
+        max_connections: 1,
+        min_connections: 0,
+        prepared_statements: true,
+        ..settings.clone()
+    };
+    pool(&listen).map_err(|err| anyhow::anyhow!("OUTBOX_LISTEN_URL: {err:#}"))
 }
 
 /// Creates the database if it does not exist, then applies every pending

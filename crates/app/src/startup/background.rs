@@ -27,7 +27,9 @@ use crate::telemetry;
 #[derive(Debug)]
 pub(super) struct OutboxWorker {
     worker: Arc<DeliveryWorker>,
-    wake_ups: PgWakeUps,
+    /// `None` where `LISTEN` cannot work (behind a transaction pooler
+    /// without `OUTBOX_LISTEN_URL`): the worker polls only.
+    wake_ups: Option<PgWakeUps>,
     breaker: Arc<Breaker>,
 }
 
@@ -90,13 +92,15 @@ impl BackgroundWork {
             Some(OutboxWorker {
                 worker, wake_ups, ..
             }) => {
-                let cancel = self.cancel.clone();
-                self.tasks.spawn(async move {
-                    tokio::select! {
-                        () = cancel.cancelled() => {}
-                        () = wake_ups.run() => {}
-                    }
-                });
+                if let Some(wake_ups) = wake_ups {
+                    let cancel = self.cancel.clone();
+                    self.tasks.spawn(async move {
+                        tokio::select! {
+                            () = cancel.cancelled() => {}
+                            () = wake_ups.run() => {}
+                        }
+                    });
+                }
                 self.tasks
                     .spawn(outbox::supervise(worker, self.cancel.clone()));
                 tracing::info!("the outbox worker started");
@@ -185,7 +189,22 @@ pub(super) fn delivery_worker(
             half_open_calls: b.half_open_calls,
         },
     ));
-    let wake_ups = PgWakeUps::new(pool.clone());
+    let wake_ups = match (
+        &settings.database.listen_url,
+        settings.database.prepared_statements,
+    ) {
+        (Some(url), _) => Some(PgWakeUps::new(database::listen_pool(
+            &settings.database,
+            url,
+        )?)),
+        (None, true) => Some(PgWakeUps::new(pool.clone())),
+        (None, false) => {
+            tracing::info!(
+                "DATABASE_PREPARED_STATEMENTS=false and no OUTBOX_LISTEN_URL: the outbox worker polls every OUTBOX_POLL_INTERVAL"
+            );
+            None
+        }
+    };
     let worker = DeliveryWorker::new(
         outbox,
         sender,
@@ -201,8 +220,11 @@ pub(super) fn delivery_worker(
                 cap: webhook.backoff_cap,
             },
         },
-    )
-    .with_wake_ups(Arc::new(wake_ups.clone()));
+    );
+    let worker = match &wake_ups {
+        Some(wake_ups) => worker.with_wake_ups(Arc::new(wake_ups.clone())),
+        None => worker,
+    };
     Ok(OutboxWorker {
         worker: Arc::new(worker),
         wake_ups,

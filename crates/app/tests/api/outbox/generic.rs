@@ -256,3 +256,44 @@ async fn pending_events_written_before_the_upgrade_are_delivered_after_it() {
     assert_eq!(skipped.len(), 1);
     assert_eq!(skipped[0]["aggregate_id"], gone.to_string());
 }
+
+#[tokio::test]
+async fn a_separate_listen_url_wakes_the_worker_when_statements_are_not_prepared() {
+    // As behind a transaction pooler: no prepared statements on the pool,
+    // LISTEN over a session connection of its own.
+    let receiver = Receiver::start([], Reply::status(204)).await;
+    let db = TestDb::create().await;
+    let app = with_webhook(TestApp::builder(), &receiver)
+        .database_url(db.url(None))
+        .var("DATABASE_PREPARED_STATEMENTS", "false")
+        .var("OUTBOX_LISTEN_URL", &db.url(None))
+        .var("OUTBOX_POLL_INTERVAL", "1m")
+        .spawn()
+        .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let created = Instant::now();
+    let user = app.create_user("listen@example.com", "Listen").await;
+    let path = format!("/api/v1/users/{}", user["id"].as_str().unwrap());
+    assert_eq!(app.get(&path).await.status(), StatusCode::OK);
+    let received = receiver.until_received(1).await;
+    assert!(
+        received[0].at - created < Duration::from_secs(5),
+        "the worker waited for its poll"
+    );
+}
+
+#[tokio::test]
+async fn without_prepared_statements_or_a_listen_url_the_worker_polls() {
+    let receiver = Receiver::start([], Reply::status(204)).await;
+    let app = with_webhook(TestApp::builder(), &receiver)
+        .var("DATABASE_PREPARED_STATEMENTS", "false")
+        .spawn()
+        .await;
+    let user = app.create_user("poll@example.com", "Poll").await;
+    let path = format!("/api/v1/users/{}", user["id"].as_str().unwrap());
+    for _ in 0..3 {
+        assert_eq!(app.get(&path).await.status(), StatusCode::OK);
+    }
+    let received = receiver.until_received(1).await;
+    assert_eq!(received[0].json()["data"]["email"], "poll@example.com");
+}
