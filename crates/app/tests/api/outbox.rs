@@ -335,9 +335,20 @@ async fn shutdown_with_deliveries_in_flight_loses_nothing() {
         .var("OUTBOX_BATCH_SIZE", "5")
         .spawn()
         .await;
-    let count = 6;
-    for i in 0..count {
-        app.create_user(&format!("s{i}@example.com"), "S").await;
+    // Three batches and more, written at once: at most one batch is in
+    // hand when the stop comes after the first delivery.
+    let count = 16;
+    let creates: Vec<_> = (0..count)
+        .map(|i| {
+            let request = app
+                .client
+                .post(app.url("/api/v1/users"))
+                .json(&json!({ "email": format!("s{i}@example.com"), "name": "S" }));
+            tokio::spawn(async move { request.send().await.unwrap().status() })
+        })
+        .collect();
+    for create in creates {
+        assert_eq!(create.await.unwrap(), StatusCode::CREATED);
     }
     receiver.until_received(1).await;
     let store = outbox_store(&app);
