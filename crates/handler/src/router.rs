@@ -75,6 +75,13 @@ pub fn router(state: AppState, limits: HttpLimits, cors: &CorsPolicy) -> Router 
         header::CACHE_CONTROL,
         HeaderValue::from_static("no-store"),
     ));
+    // The document describes the service as it runs: an open API has no
+    // security requirement for clients to meet.
+    let spec = if matches!(state.auth, Auth::Open) {
+        without_security(spec)
+    } else {
+        spec
+    };
     let api = limited(api.merge(openapi::router(spec)), limits);
     let health = Arc::clone(&state.health);
     let routes = api
@@ -156,6 +163,26 @@ async fn close_while_draining(
             .insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
     response
+}
+
+/// The document without any operation's security requirement.
+fn without_security(mut spec: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
+    for item in spec.paths.paths.values_mut() {
+        let operations = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.options,
+            &mut item.head,
+            &mut item.patch,
+            &mut item.trace,
+        ];
+        for operation in operations.into_iter().flatten() {
+            operation.security = None;
+        }
+    }
+    spec
 }
 
 /// Turns the load-shedding layer's error into a `503`.
