@@ -378,5 +378,5 @@ async fn the_auth_metrics_are_described_and_pass_promtool() {
         );
     }
     assert_eq!(metric_value(&text, scope).unwrap() - before, 1.0);
-    support::promtool_check_metrics(&text);
+    crate::helpers::promtool_check_metrics(&text);
 }

@@ -308,26 +308,3 @@ pub fn series_value(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f
             .flatten()
     })
 }
-
-/// `promtool check metrics` on a scrape (`PROMTOOL` names the binary;
-/// `make test` installs it).
-pub fn promtool_check_metrics(text: &str) {
-    let promtool = std::env::var("PROMTOOL").expect(
-        "PROMTOOL must name a promtool binary; `make test` installs one (make tool-promtool)",
-    );
-    let mut child = std::process::Command::new(promtool)
-        .args(["check", "metrics"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::io::Write::write_all(&mut child.stdin.take().unwrap(), text.as_bytes()).unwrap();
-    let output = child.wait_with_output().unwrap();
-    assert!(
-        output.status.success(),
-        "promtool check metrics failed:\n{}{}\n--- metrics ---\n{text}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
