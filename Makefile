@@ -34,6 +34,13 @@ include mk/faults.mk
 export PROMTOOL
 export PROMETHEUS
 
+# PgBouncer for the transaction-pooling tests: the system's when installed,
+# otherwise Debian's package (and the one library a fresh machine lacks)
+# unpacked into .tools/pgbouncer, run through a wrapper that finds it.
+SYSTEM_PGBOUNCER := $(firstword $(shell command -v pgbouncer 2>/dev/null) $(wildcard /usr/sbin/pgbouncer))
+PGBOUNCER ?= $(or $(SYSTEM_PGBOUNCER),$(TOOLS_DIR)/pgbouncer/bin/pgbouncer)
+export PGBOUNCER
+
 .PHONY: help
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -54,7 +61,7 @@ build: ## Build the release binary (target/release/bulkhead)
 	$(CARGO) build --release -p bulkhead
 
 .PHONY: test
-test: tool-nextest tool-prometheus ## Run every test (doc tests, then nextest) against local PostgreSQL and Redis
+test: tool-nextest tool-prometheus tool-pgbouncer ## Run every test (doc tests, then nextest) against local PostgreSQL and Redis
 	$(CARGO) test --workspace --doc --quiet
 	$(CARGO) nextest run --workspace --all-targets --no-fail-fast
 
@@ -114,3 +121,25 @@ tool-nextest: ## Install the pinned cargo-nextest if missing
 		echo "installing cargo-nextest $(NEXTEST_VERSION)"; \
 		$(CARGO) install cargo-nextest@$(NEXTEST_VERSION) --locked; \
 	fi
+
+.PHONY: tool-pgbouncer
+tool-pgbouncer: ## Install PgBouncer (Debian's package) into .tools/pgbouncer unless the system has it
+	@if [[ ! -x "$(PGBOUNCER)" ]]; then \
+		echo "installing PgBouncer from the pgbouncer Debian package"; \
+		root="$(TOOLS_DIR)/pgbouncer/root"; \
+		tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+		cd "$$tmp"; \
+		if ! apt-get download pgbouncer >/dev/null 2>&1; then \
+			echo "apt-get download failed; refreshing the package lists once"; \
+			$$([[ $$(id -u) -eq 0 ]] || echo sudo) apt-get update -qq; \
+			apt-get download pgbouncer; \
+		fi; \
+		for lib in libc-ares2 libevent-2.1-7; do apt-get download "$$lib" >/dev/null 2>&1 || true; done; \
+		rm -rf "$(TOOLS_DIR)/pgbouncer"; \
+		mkdir -p "$$root" "$(TOOLS_DIR)/pgbouncer/bin"; \
+		for deb in ./*.deb; do dpkg -x "$$deb" "$$root"; done; \
+		printf '#!/bin/sh\nLD_LIBRARY_PATH="%s/usr/lib/x86_64-linux-gnu$${LD_LIBRARY_PATH:+:$$LD_LIBRARY_PATH}" exec "%s/usr/sbin/pgbouncer" "$$@"\n' \
+			"$$root" "$$root" > "$(PGBOUNCER)"; \
+		chmod 755 "$(TOOLS_DIR)/pgbouncer" "$(TOOLS_DIR)/pgbouncer/bin" "$(PGBOUNCER)"; \
+	fi
+	@"$(PGBOUNCER)" --version | head -n1

@@ -270,14 +270,16 @@ pub struct DatabaseSettings {
     /// Create the database and apply migrations before serving
     /// (`DATABASE_MIGRATE_ON_START`).
     pub migrate_on_start: bool,
-    /// Whether statements are prepared and cached per connection
-    /// (`DATABASE_PREPARED_STATEMENTS`); `false` behind a transaction-pooling
-    /// PgBouncer older than 1.21, where a connection is not ours between
-    /// transactions.
-    pub prepared_statements: bool,
+    /// Whether `url` goes through a transaction-pooling proxy
+    /// (`DATABASE_TRANSACTION_POOLER`), such as PgBouncer before 1.21 in
+    /// `pool_mode = transaction`: a server connection is ours only for one
+    /// transaction, so nothing may rely on session state (prepared
+    /// statements across transactions, start-up parameters, `LISTEN`,
+    /// advisory locks).
+    pub transaction_pooler: bool,
     /// A session connection for `LISTEN` (`OUTBOX_LISTEN_URL`), e.g. straight
     /// to PostgreSQL past a transaction pooler; `None` listens through
-    /// `url`, or not at all without prepared statements (polling only).
+    /// `url`, or not at all behind a transaction pooler (polling only).
     pub listen_url: Option<SecretString>,
 }
 

@@ -381,7 +381,7 @@ where
         auth,
         idempotency_ttl,
         redis_tls,
-        prepared_statements,
+        transaction_pooler,
         listen_url,
         otlp_protocol,
         traces_endpoint,
@@ -406,6 +406,11 @@ where
                 });
             }
         }
+    }
+    if let (Some(true), Some(migrate)) = (transaction_pooler, migrate_on_start) {
+        p.check(!migrate, "DATABASE_MIGRATE_ON_START", || {
+            "cannot be `true` with DATABASE_TRANSACTION_POOLER: migrations hold a session-level advisory lock, which a transaction pooler does not keep; run `bulkhead migrate` with a DATABASE_URL straight to PostgreSQL".to_owned()
+        });
     }
     if let (Some(min), Some(max)) = (min_connections, max_connections) {
         p.check(min <= max, "DATABASE_MIN_CONNECTIONS", || {
@@ -482,7 +487,7 @@ where
                 max_lifetime: max_lifetime?,
                 statement_timeout: statement_timeout?,
                 migrate_on_start: migrate_on_start?,
-                prepared_statements: prepared_statements?,
+                transaction_pooler: transaction_pooler?,
                 listen_url,
             },
             cache: match redis_url {

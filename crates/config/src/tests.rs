@@ -334,7 +334,7 @@ fn production_settings_and_their_relations() {
     assert!(s.cors.allowed_origins.is_empty());
     assert!(s.auth.is_none());
     assert_eq!(s.idempotency.ttl, Duration::from_secs(24 * 3600));
-    assert!(s.database.prepared_statements);
+    assert!(!s.database.transaction_pooler);
     assert!(s.database.listen_url.is_none());
     assert_eq!(s.tracing.protocol, OtlpProtocol::HttpProtobuf);
     assert!(!s.tracing.sdk_disabled);
@@ -349,7 +349,7 @@ fn production_settings_and_their_relations() {
         ("AUTH_AUDIENCE", "bulkhead"),
         ("REDIS_URL", "rediss://cache.example.com:6380"),
         ("REDIS_TLS_CA_FILE", "/etc/redis-ca/ca.pem"),
-        ("DATABASE_PREPARED_STATEMENTS", "false"),
+        ("DATABASE_TRANSACTION_POOLER", "true"),
         ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
         ("OTEL_EXPORTER_OTLP_HEADERS", "api-key=hunter2"),
     ])
@@ -359,7 +359,7 @@ fn production_settings_and_their_relations() {
     assert_eq!(auth.refresh_interval, Duration::from_secs(300));
     let tls = s.cache.unwrap().tls;
     assert_eq!(tls.ca_file.unwrap().to_str(), Some("/etc/redis-ca/ca.pem"));
-    assert!(!s.database.prepared_statements);
+    assert!(s.database.transaction_pooler);
     assert_eq!(s.tracing.protocol, OtlpProtocol::Grpc);
     assert!(!format!("{:?}", s.tracing).contains("hunter2"));
 
@@ -389,6 +389,21 @@ fn production_settings_and_their_relations() {
     ])
     .unwrap_err();
     assert_eq!(err.problems[0].variable, "REDIS_TLS_KEY_FILE");
+
+    // Migrations take a session-level lock: never through a transaction
+    // pooler.
+    let err = Settings::from_vars([
+        DB,
+        ("DATABASE_TRANSACTION_POOLER", "true"),
+        ("DATABASE_MIGRATE_ON_START", "true"),
+    ])
+    .unwrap_err();
+    assert_eq!(err.problems.len(), 1, "{err}");
+    assert_eq!(err.problems[0].variable, "DATABASE_MIGRATE_ON_START");
+    assert!(
+        err.problems[0].message.contains("bulkhead migrate"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -196,9 +196,9 @@ pub const VARIABLES: &[Variable] = &[
         "Create the database if missing and apply migrations before serving (`true` for local runs; Kubernetes runs `migrate` as a job).",
     ),
     var(
-        "DATABASE_PREPARED_STATEMENTS",
-        "true",
-        "Prepare and cache statements per connection; `false` behind a transaction-pooling PgBouncer (before 1.21).",
+        "DATABASE_TRANSACTION_POOLER",
+        "false",
+        "`true` when DATABASE_URL goes through a transaction-pooling proxy (PgBouncer `pool_mode = transaction`): every statement runs in a transaction that sets the statement timeout and drops the server connection's prepared statements, nothing is sent at start-up or cached, `LISTEN` goes only over OUTBOX_LISTEN_URL, and migrations only over a direct URL.",
     ),
     Variable {
         name: "REDIS_URL",
@@ -261,7 +261,7 @@ pub const VARIABLES: &[Variable] = &[
     unset(
         "OUTBOX_LISTEN_URL",
         true,
-        "A direct PostgreSQL URL for the worker's `LISTEN` (a session connection), for deployments whose DATABASE_URL goes through a transaction pooler; unset listens through DATABASE_URL, or only polls when DATABASE_PREPARED_STATEMENTS is `false`.",
+        "A direct PostgreSQL URL for the worker's `LISTEN` (a session connection), for deployments whose DATABASE_URL goes through a transaction pooler; unset listens through DATABASE_URL, or only polls when DATABASE_TRANSACTION_POOLER is `true`.",
     ),
     Variable {
         name: "WEBHOOK_URL",

@@ -4,10 +4,13 @@
 //! comes from [`connect_options`], so TLS is the same for all of them:
 //! see [`tls`] for what `sslmode` and `sslrootcert` mean.
 
+mod pooler;
 mod tls;
 
+pub use self::pooler::Pool;
+
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::Context as _;
 use async_trait::async_trait;
@@ -16,19 +19,16 @@ use secrecy::{ExposeSecret, SecretString};
 use service::health::DependencyCheck;
 use service::users::StoreError;
 use sqlx::migrate::{Migrate as _, Migrator};
-use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{ConnectOptions as _, Connection as _, Executor as _, PgPool, Postgres};
-
-/// The connection pool, named so callers need not depend on sqlx.
-pub type Pool = PgPool;
+use sqlx::{ConnectOptions as _, Connection as _, Executor as _, PgPool};
 
 /// The migrations in `migrations/`, embedded in the binary.
 pub static MIGRATOR: Migrator = sqlx::migrate!("../../migrations");
 
 /// Connection options from the settings: the URL (with its `sslmode` and
 /// `sslrootcert`) plus a per-statement timeout sent as a start-up
-/// parameter (no extra round trip).
+/// parameter (no extra round trip). Behind a transaction pooler neither
+/// start-up parameters nor cached statements survive: see [`Pool`].
 ///
 /// # Errors
 /// When `DATABASE_URL` does not parse, names an unsupported `sslmode`, or
@@ -51,16 +51,13 @@ fn connect_options_and_root_cert(
     let options: PgConnectOptions = url.parse().map_err(|_| invalid())?;
     let options = tls.apply(options)?;
     let root_cert = tls.root_cert(&options);
-    let statement_timeout = settings.statement_timeout.as_millis().to_string();
-    let options = options
-        .options([("statement_timeout", statement_timeout.as_str())])
-        .log_slow_statements(tracing::log::LevelFilter::Warn, Duration::from_secs(1));
-    // Behind a transaction pooler a connection is not ours between
-    // transactions: no statement may outlive the one that prepared it.
-    let options = if settings.prepared_statements {
-        options
+    let options =
+        options.log_slow_statements(tracing::log::LevelFilter::Warn, Duration::from_secs(1));
+    let options = if settings.transaction_pooler {
+        pooler::without_session_state(options)
     } else {
-        options.statement_cache_capacity(0)
+        let statement_timeout = settings.statement_timeout.as_millis().to_string();
+        options.options([("statement_timeout", statement_timeout.as_str())])
     };
     Ok((options, root_cert))
 }
@@ -72,15 +69,20 @@ fn connect_options_and_root_cert(
 /// # Errors
 /// As [`connect_options`]: a URL that does not parse, an unsupported
 /// `sslmode`, an unreadable `sslrootcert`.
-pub fn pool(settings: &DatabaseSettings) -> anyhow::Result<PgPool> {
+pub fn pool(settings: &DatabaseSettings) -> anyhow::Result<Pool> {
     let options = connect_options(settings)?;
-    Ok(PgPoolOptions::new()
+    let connections = PgPoolOptions::new()
         .max_connections(settings.max_connections)
         .min_connections(settings.min_connections)
         .acquire_timeout(settings.acquire_timeout)
         .idle_timeout(settings.idle_timeout)
         .max_lifetime(settings.max_lifetime)
-        .connect_lazy_with(options))
+        .connect_lazy_with(options);
+    Ok(if settings.transaction_pooler {
+        Pool::behind_transaction_pooler(connections, settings.statement_timeout)
+    } else {
+        Pool::direct(connections)
+    })
 }
 
 /// A one-connection pool for the outbox worker's `LISTEN` on `url` (a
@@ -89,12 +91,12 @@ pub fn pool(settings: &DatabaseSettings) -> anyhow::Result<PgPool> {
 ///
 /// # Errors
 /// As [`pool`], for `url`.
-pub fn listen_pool(settings: &DatabaseSettings, url: &SecretString) -> anyhow::Result<PgPool> {
+pub fn listen_pool(settings: &DatabaseSettings, url: &SecretString) -> anyhow::Result<Pool> {
     let listen = DatabaseSettings {
         url: url.clone(),
         max_connections: 1,
         min_connections: 0,
-        prepared_statements: true,
+        transaction_pooler: false,
         ..settings.clone()
     };
     pool(&listen).map_err(|err| anyhow::anyhow!("OUTBOX_LISTEN_URL: {err:#}"))
@@ -106,8 +108,15 @@ pub fn listen_pool(settings: &DatabaseSettings, url: &SecretString) -> anyhow::R
 ///
 /// # Errors
 /// When PostgreSQL is unreachable, the database cannot be created, or a
-/// migration fails or was changed after it was applied.
+/// migration fails or was changed after it was applied; at once when
+/// `DATABASE_URL` goes through a transaction pooler, which cannot keep the
+/// session-level advisory lock migrations hold.
 pub async fn migrate(settings: &DatabaseSettings) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        !settings.transaction_pooler,
+        "migrations hold a session-level advisory lock, which a transaction pooler does not keep: \
+         run `migrate` with a DATABASE_URL straight to PostgreSQL and DATABASE_TRANSACTION_POOLER unset"
+    );
     let options = connect_options(settings)?;
     let database = options
         .get_database()
@@ -183,8 +192,8 @@ async fn create_database(options: &PgConnectOptions, database: &str) -> anyhow::
 ///
 /// # Errors
 /// When PostgreSQL is unreachable or the schema is behind or altered.
-pub async fn verify_migrations(pool: &PgPool) -> anyhow::Result<()> {
-    let mut conn = pool.acquire().await.context("connecting to PostgreSQL")?;
+pub async fn verify_migrations(pool: &Pool) -> anyhow::Result<()> {
+    let mut conn = pool.session().await.context("connecting to PostgreSQL")?;
     let table = &MIGRATOR.table_name;
     if let Some(version) = conn
         .dirty_version(table)
@@ -217,29 +226,10 @@ pub async fn verify_migrations(pool: &PgPool) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Takes a connection from the pool, recording how long the wait was.
-pub(crate) async fn acquire(pool: &PgPool) -> Result<PoolConnection<Postgres>, StoreError> {
-    let started = Instant::now();
-    let result = pool.acquire().await;
-    metrics::histogram!("db_pool_acquire_duration_seconds").record(started.elapsed().as_secs_f64());
-    result.map_err(|e| store_error(e, Some(pool)))
-}
-
-/// Starts a transaction on a pooled connection, recording the wait (which
-/// includes the `BEGIN` round trip: sqlx cannot start a transaction on an
-/// already acquired connection it then owns).
-pub(crate) async fn begin(
-    pool: &PgPool,
-) -> Result<sqlx::Transaction<'static, Postgres>, StoreError> {
-    let started = Instant::now();
-    let result = pool.begin().await;
-    metrics::histogram!("db_pool_acquire_duration_seconds").record(started.elapsed().as_secs_f64());
-    result.map_err(|e| store_error(e, Some(pool)))
-}
-
 /// Publishes the pool's size and idle connections; called before each
 /// metrics scrape.
-pub fn record_pool_metrics(pool: &PgPool) {
+pub fn record_pool_metrics(pool: &Pool) {
+    let pool = pool.connections();
     let size = pool.size();
     let idle = u32::try_from(pool.num_idle()).unwrap_or(u32::MAX).min(size);
     metrics::gauge!("db_pool_connections", "state" => "idle").set(f64::from(idle));
@@ -310,8 +300,14 @@ impl DependencyCheck for PostgresCheck {
 
     async fn check(&self) -> anyhow::Result<()> {
         let checked = async {
-            let mut conn = acquire(&self.pool).await?;
-            sqlx::query("SELECT 1").execute(&mut *conn).await?;
+            let mut conn = self
+                .pool
+                .acquire()
+                .await
+                .map_err(|e| store_error(e, None))?;
+            // The simple protocol: one round trip, nothing prepared, the
+            // same through a transaction pooler.
+            sqlx::raw_sql("SELECT 1").execute(&mut *conn).await?;
             anyhow::Ok(())
         }
         .await;

@@ -12,9 +12,9 @@
 use async_trait::async_trait;
 use service::idempotency::{Claim, IdempotencyStore, KeyedRequest, StoredAnswer};
 use service::users::StoreError;
-use sqlx::{PgPool, Postgres, Transaction};
+use sqlx::{Postgres, Transaction};
 
-use crate::database::store_error;
+use crate::database::{Pool, store_error};
 
 /// How long a duplicate waits for the first request with its key.
 pub const IN_FLIGHT_WAIT: &str = "1s";
@@ -111,12 +111,12 @@ pub(crate) async fn save_answer(
 /// The idempotency keys table, for the purge.
 #[derive(Debug, Clone)]
 pub struct PgIdempotencyStore {
-    pool: PgPool,
+    pool: Pool,
 }
 
 impl PgIdempotencyStore {
     /// A store over `pool`.
-    pub const fn new(pool: PgPool) -> Self {
+    pub const fn new(pool: Pool) -> Self {
         Self { pool }
     }
 }
@@ -124,14 +124,16 @@ impl PgIdempotencyStore {
 #[async_trait]
 impl IdempotencyStore for PgIdempotencyStore {
     async fn purge_expired(&self, limit: u32) -> Result<u64, StoreError> {
+        let mut conn = self.pool.session().await?;
         let result = sqlx::query!(
             "DELETE FROM idempotency_keys WHERE ctid IN (
                  SELECT ctid FROM idempotency_keys WHERE expires_at < now() LIMIT $1)",
             i64::from(limit)
         )
-        .execute(&self.pool)
+        .execute(&mut *conn)
         .await
-        .map_err(|e| store_error(e, Some(&self.pool)))?;
+        .map_err(|e| store_error(e, Some(self.pool.connections())))?;
+        conn.finish().await?;
         Ok(result.rows_affected())
     }
 }

@@ -22,22 +22,37 @@ use service::outbox::{
     Claimed, EventId, EventStatus, NewEvent, OutboxEvent, OutboxStore, RedriveFilter,
 };
 use service::users::StoreError;
-use sqlx::{PgPool, Postgres, Transaction};
+use sqlx::{Executor as _, Postgres, Transaction};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::database::{acquire, store_error};
+use crate::database::{Pool, store_error};
 
 /// The outbox table.
 #[derive(Debug, Clone)]
 pub struct PgOutboxStore {
-    pool: PgPool,
+    pool: Pool,
 }
 
 impl PgOutboxStore {
     /// A store over `pool`.
-    pub const fn new(pool: PgPool) -> Self {
+    pub const fn new(pool: Pool) -> Self {
         Self { pool }
+    }
+
+    fn error(&self, err: sqlx::Error) -> StoreError {
+        store_error(err, Some(self.pool.connections()))
+    }
+
+    /// Runs one `UPDATE` of a single event, answering whether it matched.
+    async fn update_one<'q>(
+        &self,
+        update: impl sqlx::Execute<'q, Postgres> + 'q,
+    ) -> Result<bool, StoreError> {
+        let mut conn = self.pool.session().await?;
+        let result = conn.execute(update).await.map_err(|e| self.error(e))?;
+        conn.finish().await?;
+        Ok(result.rows_affected() == 1)
     }
 }
 
@@ -100,7 +115,7 @@ pub(crate) async fn insert(
 impl OutboxStore for PgOutboxStore {
     #[tracing::instrument(name = "db.outbox.claim", skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
     async fn claim(&self, limit: u32, lease: Duration) -> Result<Vec<Claimed>, StoreError> {
-        let mut conn = acquire(&self.pool).await?;
+        let mut conn = self.pool.session().await?;
         let rows = sqlx::query!(
             r#"UPDATE outbox_events
                SET locked_until = now() + make_interval(secs => $2)
@@ -119,7 +134,8 @@ impl OutboxStore for PgOutboxStore {
         )
         .fetch_all(&mut *conn)
         .await
-        .map_err(|e| store_error(e, Some(&self.pool)))?;
+        .map_err(|e| self.error(e))?;
+        conn.finish().await?;
         let mut claimed: Vec<Claimed> = rows
             .into_iter()
             .map(|r| Claimed {
@@ -142,18 +158,15 @@ impl OutboxStore for PgOutboxStore {
     }
 
     async fn mark_delivered(&self, claimed: &Claimed) -> Result<bool, StoreError> {
-        let result = sqlx::query!(
+        self.update_one(sqlx::query!(
             "UPDATE outbox_events
              SET status = 'delivered', attempts = attempts + 1, last_error = NULL,
                  locked_until = NULL, finished_at = now()
              WHERE id = $1 AND status = 'pending' AND locked_until = $2",
             claimed.event.id.as_uuid(),
             claimed.lease
-        )
-        .execute(&self.pool)
+        ))
         .await
-        .map_err(|e| store_error(e, Some(&self.pool)))?;
-        Ok(result.rows_affected() == 1)
     }
 
     async fn mark_retry(
@@ -162,7 +175,7 @@ impl OutboxStore for PgOutboxStore {
         error: &str,
         delay: Duration,
     ) -> Result<bool, StoreError> {
-        let result = sqlx::query!(
+        self.update_one(sqlx::query!(
             "UPDATE outbox_events
              SET attempts = attempts + 1, last_error = $3,
                  next_attempt_at = now() + make_interval(secs => $4), locked_until = NULL
@@ -171,15 +184,12 @@ impl OutboxStore for PgOutboxStore {
             claimed.lease,
             error,
             seconds(delay)
-        )
-        .execute(&self.pool)
+        ))
         .await
-        .map_err(|e| store_error(e, Some(&self.pool)))?;
-        Ok(result.rows_affected() == 1)
     }
 
     async fn mark_dead(&self, claimed: &Claimed, error: &str) -> Result<bool, StoreError> {
-        let result = sqlx::query!(
+        self.update_one(sqlx::query!(
             "UPDATE outbox_events
              SET status = 'dead', attempts = attempts + 1, last_error = $3,
                  locked_until = NULL, finished_at = now()
@@ -187,26 +197,20 @@ impl OutboxStore for PgOutboxStore {
             claimed.event.id.as_uuid(),
             claimed.lease,
             error
-        )
-        .execute(&self.pool)
+        ))
         .await
-        .map_err(|e| store_error(e, Some(&self.pool)))?;
-        Ok(result.rows_affected() == 1)
     }
 
     async fn release(&self, claimed: &Claimed, delay: Duration) -> Result<bool, StoreError> {
-        let result = sqlx::query!(
+        self.update_one(sqlx::query!(
             "UPDATE outbox_events
              SET locked_until = NULL, next_attempt_at = now() + make_interval(secs => $3)
              WHERE id = $1 AND status = 'pending' AND locked_until = $2",
             claimed.event.id.as_uuid(),
             claimed.lease,
             seconds(delay)
-        )
-        .execute(&self.pool)
+        ))
         .await
-        .map_err(|e| store_error(e, Some(&self.pool)))?;
-        Ok(result.rows_affected() == 1)
     }
 
     async fn list(
@@ -214,6 +218,7 @@ impl OutboxStore for PgOutboxStore {
         status: Option<EventStatus>,
         limit: u32,
     ) -> Result<Vec<OutboxEvent>, StoreError> {
+        let mut conn = self.pool.session().await?;
         let rows = sqlx::query_as!(
             EventRow,
             "SELECT id, event_type, aggregate_id, status, attempts, last_error, next_attempt_at, created_at
@@ -224,32 +229,26 @@ impl OutboxStore for PgOutboxStore {
             status.map(EventStatus::as_str),
             i64::from(limit)
         )
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *conn)
         .await
-        .map_err(|e| store_error(e, Some(&self.pool)))?;
+        .map_err(|e| self.error(e))?;
+        conn.finish().await?;
         Ok(rows.into_iter().map(OutboxEvent::from).collect())
     }
 
     async fn redrive(&self, id: EventId) -> Result<bool, StoreError> {
-        let result = sqlx::query!(
+        self.update_one(sqlx::query!(
             "UPDATE outbox_events
              SET status = 'pending', attempts = 0, next_attempt_at = now(),
                  locked_until = NULL, finished_at = NULL
              WHERE id = $1 AND status = 'dead'",
             id.as_uuid()
-        )
-        .execute(&self.pool)
+        ))
         .await
-        .map_err(|e| store_error(e, Some(&self.pool)))?;
-        Ok(result.rows_affected() == 1)
     }
 
     async fn redrive_matching(&self, filter: &RedriveFilter) -> Result<u64, StoreError> {
-        let mut tx = self
-            .pool
-            .begin()
-            .await
-            .map_err(|e| store_error(e, Some(&self.pool)))?;
+        let mut tx = self.pool.begin().await?;
         let result = sqlx::query!(
             "UPDATE outbox_events
              SET status = 'pending', attempts = 0, next_attempt_at = now(),
@@ -273,12 +272,14 @@ impl OutboxStore for PgOutboxStore {
     }
 
     async fn counts(&self) -> Result<Vec<(EventStatus, i64)>, StoreError> {
+        let mut conn = self.pool.session().await?;
         let rows = sqlx::query!(
             r#"SELECT status, count(*) AS "count!" FROM outbox_events GROUP BY status"#
         )
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *conn)
         .await
-        .map_err(|e| store_error(e, Some(&self.pool)))?;
+        .map_err(|e| self.error(e))?;
+        conn.finish().await?;
         Ok(rows
             .into_iter()
             .filter_map(|r| EventStatus::parse(&r.status).map(|s| (s, r.count)))

@@ -6,26 +6,26 @@ use service::outbox::{NewEvent, OutboxWriter};
 use service::users::{
     Cursor, Email, StoreError, User, UserId, UserName, UserStore, UserTransaction,
 };
-use sqlx::{PgPool, Postgres, Transaction};
+use sqlx::{Postgres, Transaction};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::database::{acquire, begin, store_error};
+use crate::database::{Pool, store_error};
 
 /// The users table.
 #[derive(Debug, Clone)]
 pub struct PgUserStore {
-    pool: PgPool,
+    pool: Pool,
 }
 
 impl PgUserStore {
     /// A store over `pool`.
-    pub const fn new(pool: PgPool) -> Self {
+    pub const fn new(pool: Pool) -> Self {
         Self { pool }
     }
 
     fn error(&self, err: sqlx::Error) -> StoreError {
-        store_error(err, Some(&self.pool))
+        store_error(err, Some(self.pool.connections()))
     }
 }
 
@@ -65,29 +65,29 @@ impl TryFrom<UserRow> for User {
 impl UserStore for PgUserStore {
     #[tracing::instrument(name = "db.begin", skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
     async fn begin(&self) -> Result<Box<dyn UserTransaction>, StoreError> {
-        let tx = begin(&self.pool).await?;
+        let tx = self.pool.begin().await?;
         Ok(Box::new(PgUserTransaction { tx }))
     }
 
     #[tracing::instrument(name = "db.users.find", skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
     async fn find(&self, id: UserId) -> Result<Option<User>, StoreError> {
-        let mut conn = acquire(&self.pool).await?;
-        sqlx::query_as!(
+        let mut conn = self.pool.session().await?;
+        let row = sqlx::query_as!(
             UserRow,
             "SELECT id, email, name, created_at, updated_at FROM users WHERE id = $1",
             id.as_uuid()
         )
         .fetch_optional(&mut *conn)
         .await
-        .map_err(|e| self.error(e))?
-        .map(User::try_from)
-        .transpose()
+        .map_err(|e| self.error(e))?;
+        conn.finish().await?;
+        row.map(User::try_from).transpose()
     }
 
     #[tracing::instrument(name = "db.users.list", skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
     async fn list(&self, after: Option<Cursor>, limit: u32) -> Result<Vec<User>, StoreError> {
         let limit = i64::from(limit);
-        let mut conn = acquire(&self.pool).await?;
+        let mut conn = self.pool.session().await?;
         // Two statements rather than one with `$1 IS NULL OR ...`, so each
         // gets a plan that walks the (created_at, id) index.
         let rows = match after {
@@ -118,6 +118,7 @@ impl UserStore for PgUserStore {
             }
         }
         .map_err(|e| self.error(e))?;
+        conn.finish().await?;
         rows.into_iter().map(User::try_from).collect()
     }
 }

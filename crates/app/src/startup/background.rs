@@ -191,16 +191,16 @@ pub(super) fn delivery_worker(
     ));
     let wake_ups = match (
         &settings.database.listen_url,
-        settings.database.prepared_statements,
+        settings.database.transaction_pooler,
     ) {
         (Some(url), _) => Some(PgWakeUps::new(database::listen_pool(
             &settings.database,
             url,
         )?)),
-        (None, true) => Some(PgWakeUps::new(pool.clone())),
-        (None, false) => {
+        (None, false) => Some(PgWakeUps::new(pool.clone())),
+        (None, true) => {
             tracing::info!(
-                "DATABASE_PREPARED_STATEMENTS=false and no OUTBOX_LISTEN_URL: the outbox worker polls every OUTBOX_POLL_INTERVAL"
+                "DATABASE_TRANSACTION_POOLER=true and no OUTBOX_LISTEN_URL: the outbox worker polls every OUTBOX_POLL_INTERVAL"
             );
             None
         }

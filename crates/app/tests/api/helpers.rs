@@ -153,6 +153,7 @@ pub enum Cache {
 }
 
 pub struct TestAppBuilder {
+    db: Option<TestDb>,
     cache: Cache,
     database_via: Option<SocketAddr>,
     database_url: Option<String>,
@@ -163,6 +164,13 @@ pub struct TestAppBuilder {
 impl TestAppBuilder {
     pub fn cache(mut self, cache: Cache) -> Self {
         self.cache = cache;
+        self
+    }
+
+    /// Serve from this database rather than a new one (when the test must
+    /// know its URL first).
+    pub fn db(mut self, db: TestDb) -> Self {
+        self.db = Some(db);
         self
     }
 
@@ -191,7 +199,10 @@ impl TestAppBuilder {
     }
 
     pub async fn spawn(self) -> TestApp {
-        let db = TestDb::create().await;
+        let db = match self.db {
+            Some(db) => db,
+            None => TestDb::create().await,
+        };
         let prefix = format!("test-{}", Uuid::new_v4().simple());
         let mut vars = vec![
             (
@@ -257,6 +268,7 @@ pub struct TestApp {
 impl TestApp {
     pub fn builder() -> TestAppBuilder {
         TestAppBuilder {
+            db: None,
             cache: Cache::Real,
             database_via: None,
             database_url: None,

@@ -169,7 +169,9 @@ async fn keys_expire_and_are_purged() {
     assert_eq!(users_named(&app, "ttl@example.com").await, 1);
     assert!(first["id"].is_string());
 
-    let store = repository::idempotency::PgIdempotencyStore::new(pool.clone());
+    let store = repository::idempotency::PgIdempotencyStore::new(
+        repository::database::Pool::direct(pool.clone()),
+    );
     assert_eq!(store.purge_expired(100).await.unwrap(), 1);
     let left: i64 = sqlx::query_scalar("SELECT count(*) FROM idempotency_keys")
         .fetch_one(&pool)

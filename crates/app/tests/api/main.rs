@@ -25,6 +25,7 @@ mod first_run;
 mod idempotency;
 mod openapi;
 mod outbox;
+mod pgbouncer;
 mod probes;
 mod prometheus;
 mod readiness;

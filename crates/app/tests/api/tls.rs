@@ -30,7 +30,7 @@ async fn the_local_server_speaks_tls_with_require_and_plaintext_with_disable() {
         let settings = with_database_url(&db.url_with_query(query));
         let pool = database::pool(&settings.database).unwrap();
         assert_eq!(
-            own_connection_is_tls(&pool)
+            own_connection_is_tls(pool.connections())
                 .await
                 .unwrap_or_else(|err| panic!(
                     "{query}: {err:#} (does the server of TEST_DATABASE_URL have ssl=on?)"
@@ -116,7 +116,7 @@ async fn a_wrong_ca_a_wrong_name_and_plaintext_are_refused_with_the_reason() {
     ] {
         let settings = with_database_url(&cluster.url(host, "postgres", &query));
         let pool = database::pool(&settings.database).unwrap();
-        let tls = own_connection_is_tls(&pool).await;
+        let tls = own_connection_is_tls(pool.connections()).await;
         assert!(matches!(tls, Ok(true)), "{query}: {tls:?}");
     }
 

@@ -24,7 +24,7 @@ pub(super) struct RawProduction {
     redis_tls_ca_file: Option<String>,
     redis_tls_cert_file: Option<String>,
     redis_tls_key_file: Option<String>,
-    database_prepared_statements: Option<String>,
+    database_transaction_pooler: Option<String>,
     outbox_listen_url: Option<SecretString>,
     otel_exporter_otlp_protocol: Option<String>,
     otel_exporter_otlp_traces_endpoint: Option<String>,
@@ -40,7 +40,7 @@ pub(super) struct Production {
     pub(super) auth: Option<Option<AuthSettings>>,
     pub(super) idempotency_ttl: Option<Duration>,
     pub(super) redis_tls: Option<RedisTls>,
-    pub(super) prepared_statements: Option<bool>,
+    pub(super) transaction_pooler: Option<bool>,
     pub(super) listen_url: Option<SecretString>,
     pub(super) otlp_protocol: Option<OtlpProtocol>,
     pub(super) traces_endpoint: Option<String>,
@@ -71,9 +71,9 @@ pub(super) fn parse(p: &mut Parser, raw: RawProduction, redis_scheme: Option<&st
             raw.redis_tls_key_file,
         ],
     );
-    let prepared_statements = p.field(
-        "DATABASE_PREPARED_STATEMENTS",
-        raw.database_prepared_statements,
+    let transaction_pooler = p.field(
+        "DATABASE_TRANSACTION_POOLER",
+        raw.database_transaction_pooler,
         boolean,
     );
     let listen_url = p.secret_url(
@@ -105,7 +105,7 @@ pub(super) fn parse(p: &mut Parser, raw: RawProduction, redis_scheme: Option<&st
         auth,
         idempotency_ttl,
         redis_tls,
-        prepared_statements,
+        transaction_pooler,
         listen_url,
         otlp_protocol,
         traces_endpoint,

@@ -13,10 +13,10 @@ use async_trait::async_trait;
 use service::outbox::WakeUps;
 use service::users::StoreError;
 use sqlx::postgres::PgListener;
-use sqlx::{PgPool, Postgres, Transaction};
+use sqlx::{Postgres, Transaction};
 use tokio::sync::Notify;
 
-use crate::database::store_error;
+use crate::database::{Pool, store_error};
 
 /// The channel the trigger notifies.
 const CHANNEL: &str = "outbox_events";
@@ -36,13 +36,14 @@ pub(crate) async fn notify(tx: &mut Transaction<'static, Postgres>) -> Result<()
 /// binary runs it as a background task); the worker waits on it.
 #[derive(Debug, Clone)]
 pub struct PgWakeUps {
-    pool: PgPool,
+    pool: Pool,
     bell: Arc<Notify>,
 }
 
 impl PgWakeUps {
-    /// Wake-ups over a connection of `pool` (one, held while listening).
-    pub fn new(pool: PgPool) -> Self {
+    /// Wake-ups over a connection of `pool` (one, held while listening):
+    /// a session connection, never one through a transaction pooler.
+    pub fn new(pool: Pool) -> Self {
         Self {
             pool,
             bell: Arc::new(Notify::new()),
@@ -73,7 +74,7 @@ impl PgWakeUps {
 
     /// One listening session: until the connection is lost.
     async fn listen(&self) -> anyhow::Result<()> {
-        let mut listener = PgListener::connect_with(&self.pool).await?;
+        let mut listener = PgListener::connect_with(self.pool.connections()).await?;
         listener.listen(CHANNEL).await?;
         // Anything written while nobody listened is claimable now.
         self.bell.notify_one();
