@@ -11,10 +11,18 @@
 #            certificates, no shell, no package manager; user 65532.
 # Queries are checked at compile time against the committed .sqlx/ data
 # (SQLX_OFFLINE=true), so no database is needed to build.
+#
+# Base images are pinned by digest, the tag beside it: a tag can be moved to
+# other content, a digest cannot. Dependabot's docker ecosystem
+# (.github/dependabot.yml) proposes the new digest when the tag moves.
+# The binary is built with `cargo auditable`, which embeds its dependency
+# list (crates and versions, from Cargo.lock) in the executable, so
+# `cargo audit bin` and image scanners can check what it was built from.
 
-FROM rust:1.95-bookworm AS chef
-# cargo-chef, pinned; 0.1.78 builds with Rust 1.95.
-RUN cargo install cargo-chef --version 0.1.78 --locked
+FROM rust:1.95-bookworm@sha256:6258907abe69656e41cd992e0b705cdcfabcbbe3db374f92ed2d47121282d4a1 AS chef
+# cargo-chef and cargo-auditable, pinned; both versions build with Rust 1.95.
+RUN cargo install cargo-chef --version 0.1.78 --locked \
+ && cargo install cargo-auditable --version 0.7.7 --locked
 WORKDIR /app
 
 FROM chef AS planner
@@ -24,6 +32,9 @@ RUN cargo chef prepare --recipe-path recipe.json
 FROM chef AS builder
 ENV SQLX_OFFLINE=true
 COPY --from=planner /app/recipe.json recipe.json
+# The dependencies compile here with plain cargo; `cargo auditable` below
+# wraps only the workspace's own crates (RUSTC_WORKSPACE_WRAPPER), so this
+# layer is reused as it is.
 RUN cargo chef cook --release --locked -p bulkhead --recipe-path recipe.json
 COPY . .
 # The build script of the binary reads APP_VERSION and GIT_SHA; they show in
@@ -31,11 +42,11 @@ COPY . .
 ARG VERSION=0.0.0-dev
 ARG GIT_SHA=unknown
 RUN APP_VERSION="${VERSION}" GIT_SHA="${GIT_SHA}" \
-    cargo build --release --locked -p bulkhead \
+    cargo auditable build --release --locked -p bulkhead \
  && cp target/release/bulkhead /usr/local/bin/bulkhead \
  && /usr/local/bin/bulkhead --version
 
-FROM gcr.io/distroless/cc-debian12:nonroot AS runtime
+FROM gcr.io/distroless/cc-debian12:nonroot@sha256:9dac0a79194e45a7da0158a9c6da57b217585af0786db3845d1f0ec1a0dd182f AS runtime
 ARG VERSION=0.0.0-dev
 ARG GIT_SHA=unknown
 LABEL org.opencontainers.image.title="bulkhead" \

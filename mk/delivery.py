@@ -18,6 +18,15 @@
       Writes every query of a Grafana dashboard as a recording rule, with
       the dashboard variables filled in, so `promtool check rules` parses
       them all.
+
+  workflow-rules [--self-test]
+      The structure rules of mk/workflow_rules.py on the workflows, the
+      Dockerfile and the Dependabot file: actions pinned by SHA with their
+      tag, the release behind the CI gate, signing and SBOM attestation by
+      digest, base images by digest, cargo auditable. Prints every problem,
+      then fails if there was one. --self-test instead checks the rules:
+      every bad fixture of mk/fixtures/supply-chain/ must be rejected and
+      the real files accepted.
 """
 
 import argparse
@@ -25,6 +34,9 @@ import json
 import sys
 
 import yaml
+
+import connection_budget
+import workflow_rules
 
 CUSTOM_GROUPS = ("monitoring.coreos.com/",)
 RULES_HEADER = (
@@ -156,6 +168,34 @@ def dashboard_rules(args):
         _dump({"groups": [{"name": "dashboard", "rules": rules}]}, out)
 
 
+def connection_budget_cmd(args):
+    failures = connection_budget.self_test()
+    if failures:
+        sys.exit("connection budget self-test failed:\n  " + "\n  ".join(failures))
+    with open(args.rendered, encoding="utf-8") as f:
+        docs = [d for d in yaml.safe_load_all(f) if d]
+    problems, lines = connection_budget.check(docs, args.max_connections, args.reserved)
+    print("\n".join("    " + line for line in lines))
+    if problems:
+        sys.exit(f"{args.rendered}: " + "; ".join(problems))
+
+
+def workflow_rules_cmd(args):
+    if args.self_test:
+        failures = workflow_rules.self_test()
+        if failures:
+            sys.exit("workflow rules self-test failed:\n  " + "\n  ".join(failures))
+        print(
+            f"workflow rules self-test: {len(workflow_rules.SELF_TEST)} bad fixtures rejected, "
+            "the real files accepted"
+        )
+        return
+    problems = workflow_rules.problems_of(workflow_rules.default_inputs())
+    if problems:
+        sys.exit(f"supply-chain structure: {len(problems)} problem(s):\n  " + "\n  ".join(problems))
+    print("supply-chain structure: workflows, Dockerfile and Dependabot file pass")
+
+
 def main():
     parser = argparse.ArgumentParser(description="Helpers for mk/delivery.mk")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -176,6 +216,16 @@ def main():
     p.add_argument("dashboard")
     p.add_argument("out")
     p.set_defaults(func=dashboard_rules)
+
+    p = sub.add_parser("connection-budget", help="PostgreSQL connections at the autoscaler's maximum")
+    p.add_argument("rendered")
+    p.add_argument("--max-connections", type=int, default=100, help="the server's max_connections")
+    p.add_argument("--reserved", type=int, default=3, help="superuser_reserved_connections")
+    p.set_defaults(func=connection_budget_cmd)
+
+    p = sub.add_parser("workflow-rules", help="supply-chain structure of workflows and Dockerfile")
+    p.add_argument("--self-test", action="store_true", help="check the rules on the bad fixtures")
+    p.set_defaults(func=workflow_rules_cmd)
 
     args = parser.parse_args()
     args.func(args)
