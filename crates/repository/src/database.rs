@@ -17,7 +17,7 @@ use async_trait::async_trait;
 use config::DatabaseSettings;
 use secrecy::{ExposeSecret, SecretString};
 use service::health::DependencyCheck;
-use service::users::StoreError;
+use service::store::StoreError;
 use sqlx::migrate::{Migrate as _, Migrator};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{ConnectOptions as _, Connection as _, Executor as _, PgPool};

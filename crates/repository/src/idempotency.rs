@@ -11,7 +11,7 @@
 
 use async_trait::async_trait;
 use service::idempotency::{Claim, IdempotencyStore, KeyedRequest, StoredAnswer};
-use service::users::StoreError;
+use service::store::StoreError;
 use sqlx::{Postgres, Transaction};
 
 use crate::database::{Pool, store_error};

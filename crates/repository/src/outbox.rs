@@ -21,7 +21,7 @@ use async_trait::async_trait;
 use service::outbox::{
     Claimed, EventId, EventStatus, NewEvent, OutboxEvent, OutboxStore, RedriveFilter,
 };
-use service::users::StoreError;
+use service::store::StoreError;
 use sqlx::{Executor as _, Postgres, Transaction};
 use time::OffsetDateTime;
 use uuid::Uuid;

@@ -3,9 +3,8 @@
 use async_trait::async_trait;
 use service::idempotency::{Claim, IdempotencyWriter, KeyedRequest, StoredAnswer};
 use service::outbox::{NewEvent, OutboxWriter};
-use service::users::{
-    Cursor, Email, StoreError, User, UserId, UserName, UserStore, UserTransaction,
-};
+use service::store::StoreError;
+use service::users::{Cursor, Email, User, UserId, UserName, UserStore, UserTransaction};
 use sqlx::{Postgres, Transaction};
 use time::OffsetDateTime;
 use uuid::Uuid;

@@ -25,7 +25,7 @@ use sha2::{Digest as _, Sha256};
 use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
 
-use crate::users::StoreError;
+use crate::store::StoreError;
 
 /// A client's `Idempotency-Key`: 1 to 255 visible ASCII characters.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -16,6 +16,10 @@
 //! - [`health`]: start-up, readiness and dependency state behind the
 //!   probes, and the background loop that checks dependencies.
 //! - [`idempotency`]: idempotency keys claimed in the effect's transaction.
+//! - [`outbox`]: events written in the effect's transaction and the worker
+//!   that delivers them.
+//! - [`store`]: [`StoreError`](store::StoreError), what every store port
+//!   reports.
 //! - [`users`]: the example resource. Its module shows the pattern a new
 //!   resource follows: value types with parse constructors, a port for the
 //!   store and one for the cache, and a service that owns transactions, the
@@ -27,4 +31,5 @@ pub mod cache;
 pub mod health;
 pub mod idempotency;
 pub mod outbox;
+pub mod store;
 pub mod users;

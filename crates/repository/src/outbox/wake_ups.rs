@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use service::outbox::WakeUps;
-use service::users::StoreError;
+use service::store::StoreError;
 use sqlx::postgres::PgListener;
 use sqlx::{Postgres, Transaction};
 use tokio::sync::Notify;

@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 
 use super::{EventId, EventStatus, NewEvent, OutboxEvent, WebhookMessage};
-use crate::users::StoreError;
+use crate::store::StoreError;
 
 /// Writes events inside a service's open transaction: the event exists
 /// exactly when the change it records does. Every resource's transaction

@@ -9,29 +9,12 @@ use super::{Cursor, User, UserId};
 use crate::cache::{CacheEpoch, CacheError};
 use crate::idempotency::IdempotencyWriter;
 use crate::outbox::OutboxWriter;
+use crate::store::StoreError;
 
 /// Name of the unique constraint on users' e-mail addresses. The store
 /// reports violations by constraint name; the service turns this one into
 /// [`UserError::EmailTaken`](super::UserError::EmailTaken).
 pub const USERS_EMAIL_UNIQUE: &str = "users_email_key";
-
-/// A failure of the store.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    /// A unique constraint refused a write.
-    #[error("unique constraint `{constraint}` violated")]
-    UniqueViolation {
-        /// The constraint's name.
-        constraint: String,
-    },
-    /// The store cannot be reached or is overloaded right now; trying again
-    /// later may succeed.
-    #[error("store unavailable")]
-    Unavailable(#[source] anyhow::Error),
-    /// Anything else: a bug or a broken invariant.
-    #[error("store failed")]
-    Other(#[source] anyhow::Error),
-}
 
 /// Reads and the entry point to writes.
 #[async_trait]

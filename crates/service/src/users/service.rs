@@ -7,11 +7,12 @@ use std::time::Duration;
 use super::events;
 use super::model::now;
 use super::{
-    CacheLookup, Cursor, NewUser, Page, PageLimit, StoreError, USERS_EMAIL_UNIQUE, User, UserCache,
-    UserId, UserPatch, UserStore,
+    CacheLookup, Cursor, NewUser, Page, PageLimit, USERS_EMAIL_UNIQUE, User, UserCache, UserId,
+    UserPatch, UserStore,
 };
 use crate::cache::CacheGuard;
 use crate::idempotency::{Claim, Fingerprint, IdempotencyKey, KeyedRequest, StoredAnswer};
+use crate::store::StoreError;
 
 /// A use case's failure, in the terms a caller branches on.
 #[derive(Debug, thiserror::Error)]

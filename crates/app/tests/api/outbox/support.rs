@@ -193,7 +193,7 @@ pub mod loop_fault {
     use std::time::Duration;
 
     use service::outbox::{Claimed, EventId, EventStatus, OutboxEvent, OutboxStore, RedriveFilter};
-    use service::users::StoreError;
+    use service::store::StoreError;
 
     pub struct PanicOnFirstClaim<S> {
         inner: S,
