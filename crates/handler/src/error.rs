@@ -1,12 +1,12 @@
 //! [`ApiError`]: the one error type handlers return, and its mapping to
 //! statuses and problem bodies.
 
+use std::any::Any;
 use std::sync::Arc;
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use service::auth::TokenError;
-use service::users::UserError;
 
 use crate::problem::{Cause, FieldError, Problem};
 
@@ -75,27 +75,6 @@ pub enum ApiError {
     /// `500`: anything unexpected; the cause is logged, never sent.
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
-}
-
-impl From<UserError> for ApiError {
-    fn from(err: UserError) -> Self {
-        match err {
-            UserError::NotFound => Self::NotFound("no user has this id".to_owned()),
-            UserError::EmailTaken => {
-                Self::Conflict("another user already has this e-mail address".to_owned())
-            }
-            UserError::KeyReused => Self::Validation(vec![FieldError::new(
-                "Idempotency-Key",
-                "was already used for a different request; use a new key for a new request",
-            )]),
-            UserError::KeyInFlight => Self::InFlight(
-                "a request with this Idempotency-Key is still being processed; retry after the delay in Retry-After"
-                    .to_owned(),
-            ),
-            UserError::Unavailable(source) => Self::Unavailable(source),
-            UserError::Internal(source) => Self::Internal(source),
-        }
-    }
 }
 
 impl From<TokenError> for ApiError {
@@ -263,4 +242,17 @@ impl IntoResponse for ApiError {
         }
         response
     }
+}
+
+/// [`CatchPanicLayer`](tower_http::catch_panic::CatchPanicLayer) handler:
+/// a panic becomes a `500` whose cause (the panic message) is logged by
+/// [`render`] and never sent to the client.
+pub fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {
+    let message = panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "non-string panic payload".to_owned());
+    metrics::counter!("http_panics_total").increment(1);
+    ApiError::Internal(anyhow::anyhow!("handler panicked: {message}")).into_response()
 }

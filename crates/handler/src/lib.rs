@@ -7,6 +7,7 @@
 //!
 //! # Layout
 //! - [`router`]: the public and admin routers with their middleware stacks.
+//! - `state`: [`AppState`], what the public router's handlers can reach.
 //! - [`observe`]: the request span, access log line and HTTP metrics.
 //! - [`probes`]: `/healthz`, `/startupz`, `/readyz`.
 //! - [`admin`]: `/metrics` and `/debug/log-level` on the admin listener.
@@ -14,9 +15,11 @@
 //! - `cors`: [`CorsPolicy`], the cross-origin policy of the public listener.
 //! - [`users`]: the users routes and their request/response bodies.
 //! - [`error`]: [`ApiError`](error::ApiError), the one error type handlers
-//!   return, and its status mapping.
+//!   return, its status mapping, and the answer to a panic.
 //! - [`problem`]: the problem+json body, and the middleware that renders every
 //!   error response (axum's own 404/405/413, timeouts, panics) as one.
+//! - [`responses`]: the error answers operations share in the OpenAPI
+//!   document (request, item, body, auth and server errors).
 //! - [`extract`]: `Json`/`Query` wrappers whose rejections are problems.
 //! - [`idempotency`]: the `Idempotency-Key` header and stored answers.
 //! - [`request_id`]: `X-Request-Id` handling.
@@ -34,13 +37,16 @@ pub mod openapi;
 pub mod probes;
 pub mod problem;
 pub mod request_id;
+pub mod responses;
 pub mod server;
 pub mod users;
 
 mod router;
+mod state;
 
 pub use crate::cors::CorsPolicy;
-pub use crate::router::{AppState, HttpLimits, admin_router, router};
+pub use crate::router::{HttpLimits, admin_router, router};
+pub use crate::state::AppState;
 
 /// Describes every metric this crate writes (and registers at zero those
 /// it can name in advance).

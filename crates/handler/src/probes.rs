@@ -15,7 +15,7 @@ use axum::routing::get;
 use serde::Serialize;
 use service::health::Health;
 
-use crate::router::AppState;
+use crate::state::AppState;
 
 /// The probe routes.
 pub fn router() -> axum::Router<AppState> {

@@ -8,18 +8,16 @@
 //! the request span. Error responses made by axum or tower-http (wrong
 //! method, timeout) carry nothing and get a problem built from their status.
 
-use std::any::Any;
 use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
-use axum::response::{IntoResponse as _, Response};
+use axum::response::Response;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::error::ApiError;
 use crate::request_id;
 
 /// Media type of every error body.
@@ -89,45 +87,6 @@ impl Problem {
     }
 }
 
-/// The server errors any API route may answer, for the OpenAPI document.
-#[derive(Debug, utoipa::IntoResponses)]
-pub enum ServerErrors {
-    /// Unexpected error; the body says nothing internal, quote `request_id`.
-    #[response(status = 500, content_type = "application/problem+json")]
-    Internal(Problem),
-    /// A dependency (the database) is unavailable; retry after `Retry-After`.
-    #[response(status = 503, content_type = "application/problem+json")]
-    Unavailable(Problem),
-    /// The request outlived the server's deadline.
-    #[response(status = 504, content_type = "application/problem+json")]
-    Timeout(Problem),
-}
-
-/// The answers of an operation that needs a bearer token, for the
-/// OpenAPI document.
-#[derive(Debug, utoipa::IntoResponses)]
-pub enum AuthErrors {
-    /// No bearer token (`WWW-Authenticate: Bearer`), or one that was
-    /// refused (`Bearer error="invalid_token"`): expired, not yet valid,
-    /// another issuer or audience, a bad signature, an unknown key, an
-    /// algorithm other than RS256 or ES256.
-    #[response(
-        status = 401,
-        content_type = "application/problem+json",
-        headers(("WWW-Authenticate" = String, description = "The RFC 6750 challenge"))
-    )]
-    Unauthorized(Problem),
-    /// A valid token without the scope the operation needs;
-    /// `WWW-Authenticate: Bearer error="insufficient_scope", scope="..."`
-    /// names it.
-    #[response(
-        status = 403,
-        content_type = "application/problem+json",
-        headers(("WWW-Authenticate" = String, description = "The RFC 6750 challenge, naming the scope"))
-    )]
-    Forbidden(Problem),
-}
-
 /// The cause of a server error, kept in the response's extensions until
 /// [`render`] logs it.
 #[derive(Debug, Clone)]
@@ -190,17 +149,4 @@ fn default_detail(status: StatusCode) -> &'static str {
         StatusCode::PAYLOAD_TOO_LARGE => "the request body is larger than the server accepts",
         _ => "the request failed",
     }
-}
-
-/// [`CatchPanicLayer`](tower_http::catch_panic::CatchPanicLayer) handler:
-/// a panic becomes a `500` whose cause (the panic message) is logged by
-/// [`render`] and never sent to the client.
-pub fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {
-    let message = panic
-        .downcast_ref::<&str>()
-        .map(|s| (*s).to_owned())
-        .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "non-string panic payload".to_owned());
-    metrics::counter!("http_panics_total").increment(1);
-    ApiError::Internal(anyhow::anyhow!("handler panicked: {message}")).into_response()
 }

@@ -5,11 +5,10 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::error_handling::HandleErrorLayer;
-use axum::extract::{DefaultBodyLimit, FromRef};
+use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware;
 use service::health::Health;
-use service::users::UserService;
 use tower::ServiceBuilder;
 use tower::limit::GlobalConcurrencyLimitLayer;
 use tower::load_shed::LoadShedLayer;
@@ -25,20 +24,8 @@ use crate::admin::{self, AdminState};
 use crate::auth::Auth;
 use crate::cors::CorsPolicy;
 use crate::error::ApiError;
-use crate::{observe, openapi, probes, problem, request_id, users};
-
-/// What handlers can reach. Each handler extracts only the part it needs
-/// (`State<Arc<UserService>>`), through [`FromRef`].
-#[derive(Debug, Clone, FromRef)]
-pub struct AppState {
-    /// The user use cases.
-    pub users: Arc<UserService>,
-    /// Start-up and readiness state, for the probes.
-    pub health: Arc<Health>,
-    /// How API requests are authenticated (each resource's router checks
-    /// its scopes).
-    pub auth: Auth,
-}
+use crate::state::AppState;
+use crate::{error, observe, openapi, probes, problem, request_id, users};
 
 /// Limits applied to API requests.
 #[derive(Debug, Clone, Copy)]
@@ -143,7 +130,7 @@ fn shared(routes: Router) -> Router {
             .layer(PropagateRequestIdLayer::x_request_id())
             .layer(middleware::from_fn(observe::observe))
             .layer(middleware::from_fn(problem::render))
-            .layer(CatchPanicLayer::custom(problem::panic_response)),
+            .layer(CatchPanicLayer::custom(error::panic_response)),
     )
 }
 

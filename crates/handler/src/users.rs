@@ -1,6 +1,7 @@
 //! The users routes: `/api/v1/users` and `/api/v1/users/{id}`.
 
 mod dto;
+mod error;
 
 use std::sync::Arc;
 
@@ -19,8 +20,9 @@ use crate::auth::{self, Auth, Guard, RouteScopes};
 use crate::error::ApiError;
 use crate::extract::{Json, Path, Query};
 use crate::idempotency::{self, IdempotencyKeyHeader};
-use crate::problem::{AuthErrors, FieldError, Problem, ServerErrors};
-use crate::router::AppState;
+use crate::problem::{FieldError, Problem};
+use crate::responses::{AuthErrors, BodyErrors, ItemErrors, RequestErrors, ServerErrors};
+use crate::state::AppState;
 
 /// The scopes of the users routes: `users:read` to read, `users:write`
 /// for `POST`, `PATCH` and `DELETE`. The operations' `security(...)` below
@@ -76,11 +78,8 @@ fn user_id(raw: &str) -> Result<UserId, ApiError> {
     responses(
         (status = 201, description = "Created", body = UserResponse,
             headers(("Location" = String, description = "Path of the new user"))),
-        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "E-mail address already in use, or the first request with this `Idempotency-Key` is still being processed (then with `Retry-After`)", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body over the size limit", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Body is not `application/json`", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid fields, listed in `errors`; or an `Idempotency-Key` already used for a different request", body = Problem, content_type = "application/problem+json"),
+        BodyErrors,
         AuthErrors,
         ServerErrors,
     ),
@@ -124,7 +123,7 @@ fn created(user: &User) -> StoredAnswer {
     params(ListQuery),
     responses(
         (status = 200, description = "A page of users", body = UserPage),
-        (status = 400, description = "Bad `limit` or `cursor`", body = Problem, content_type = "application/problem+json"),
+        RequestErrors,
         AuthErrors,
         ServerErrors,
     )
@@ -169,8 +168,7 @@ async fn list_users(
     params(("id" = Uuid, Path, description = "The user's id: a UUID, hyphenated (8-4-4-4-12 hex digits, either case)")),
     responses(
         (status = 200, description = "The user", body = UserResponse),
-        (status = 400, description = "The id is not a UUID", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such user", body = Problem, content_type = "application/problem+json"),
+        ItemErrors,
         AuthErrors,
         ServerErrors,
     )
@@ -193,12 +191,9 @@ async fn get_user(
     request_body = UpdateUserRequest,
     responses(
         (status = 200, description = "The updated user", body = UserResponse),
-        (status = 400, description = "Malformed JSON, or the id is not a UUID", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such user", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "E-mail address already in use", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body over the size limit", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Body is not `application/json`", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid fields, listed in `errors`", body = Problem, content_type = "application/problem+json"),
+        ItemErrors,
+        BodyErrors,
         AuthErrors,
         ServerErrors,
     )
@@ -223,8 +218,7 @@ async fn update_user(
     params(("id" = Uuid, Path, description = "The user's id: a UUID, hyphenated (8-4-4-4-12 hex digits, either case)")),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 400, description = "The id is not a UUID", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such user", body = Problem, content_type = "application/problem+json"),
+        ItemErrors,
         AuthErrors,
         ServerErrors,
     )
