@@ -5,8 +5,8 @@
 //! so the tests prove the shipped file; only addresses, files,
 //! authentication and TLS to the server are replaced. `PGBOUNCER` names the
 //! program (`make test` sets it: the system's, or Debian's package unpacked
-//! into `.tools/`). PgBouncer refuses to run as root: as root it runs as
-//! the `postgres` user, in a folder it owns.
+//! into `.tools/`). PgBouncer refuses to run as root: as root it is told
+//! to switch to the `postgres` user (`-u`), in a folder that user owns.
 
 use std::net::SocketAddr;
 use std::os::unix::fs::MetadataExt as _;
@@ -63,7 +63,9 @@ impl PgBouncer {
             let (uid, gid) = (id("-u"), id("-g"));
             std::os::unix::fs::chown(&dir, Some(uid), Some(gid)).unwrap();
             std::os::unix::fs::chown(&ini, Some(uid), Some(gid)).unwrap();
-            command.uid(uid).gid(gid);
+            // Started as root and switching itself: the program may lie
+            // where only root can reach it (a clone in a private folder).
+            command.arg("-u").arg("postgres");
         }
         let child = command
             .spawn()
