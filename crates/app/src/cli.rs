@@ -1,6 +1,18 @@
-//! The command line.
+//! The command line: its arguments, and [`run`], the whole program behind
+//! `main`.
+
+use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+use repository::database;
+
+use crate::startup::Application;
+use crate::startup::signals::shutdown_signal;
+use crate::telemetry::Telemetry;
+
+/// How long the span exporter gets to flush at exit.
+const TELEMETRY_FLUSH_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// A production-ready users service.
 #[derive(Debug, Parser)]
@@ -25,6 +37,36 @@ impl Cli {
     pub fn subcommand(&self) -> Command {
         self.command.unwrap_or(Command::Serve)
     }
+}
+
+/// Runs the command line: the whole program behind `main`.
+///
+/// # Errors
+/// Bad settings, a failed migration, or a fatal serving error.
+pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let settings = crate::env::load()?;
+    let telemetry = Telemetry::init(&settings)?;
+    let code = match cli.subcommand() {
+        Command::Migrate => {
+            database::migrate(&settings.database).await?;
+            ExitCode::SUCCESS
+        }
+        Command::Serve => {
+            let app = Application::build(settings, &telemetry).await?;
+            let stopped = app.run_until_stopped(shutdown_signal()).await?;
+            if stopped.is_clean() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+    };
+    if telemetry.flush(TELEMETRY_FLUSH_TIMEOUT) {
+        tracing::info!("telemetry flushed; exiting");
+    } else {
+        tracing::warn!(timeout = ?TELEMETRY_FLUSH_TIMEOUT, "spans were left unexported at exit");
+    }
+    Ok(code)
 }
 
 #[cfg(test)]

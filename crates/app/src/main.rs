@@ -8,7 +8,7 @@ use clap::Parser as _;
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = app::cli::Cli::parse();
-    match app::startup::run(cli).await {
+    match app::cli::run(cli).await {
         Ok(code) => code,
         Err(err) => {
             // Logging may not be set up yet (bad settings are found before
