@@ -6,7 +6,7 @@ use app::telemetry::metrics::HISTOGRAM_BUCKETS;
 use reqwest::{StatusCode, header};
 use serde_json::Value;
 
-use crate::helpers::{TestApp, assert_problem, metric_value};
+use crate::helpers::{TestApp, UsersApi as _, assert_problem, metric_value};
 
 #[tokio::test]
 async fn metrics_use_route_templates_and_one_series_for_unmatched_paths() {

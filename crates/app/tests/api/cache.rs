@@ -8,7 +8,8 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    BlackHole, Cache, Proxy, TestApp, assert_problem, closed_port, redis_url, server_addr,
+    BlackHole, Cache, Proxy, TestApp, UsersApi as _, assert_problem, closed_port, redis_url,
+    server_addr,
 };
 
 #[tokio::test]

@@ -10,7 +10,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::binary::free_addr;
-use crate::helpers::{BlackHole, Cache, TestApp, TestDb, assert_problem};
+use crate::helpers::{BlackHole, Cache, TestApp, TestDb, UsersApi as _, assert_problem};
 
 /// A `redis-server` of the test's own, killed when dropped.
 struct PrivateRedis {

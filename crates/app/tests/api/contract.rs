@@ -7,7 +7,7 @@ use reqwest::{Method, StatusCode, header};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
-use crate::helpers::{TestApp, assert_problem};
+use crate::helpers::{TestApp, UsersApi as _, assert_problem};
 
 const TOKEN: &str = "contract-token";
 const JSON: &str = "application/json";

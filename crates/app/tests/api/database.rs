@@ -7,7 +7,8 @@ use reqwest::{StatusCode, header};
 use serde_json::Value;
 
 use crate::helpers::{
-    Proxy, TestApp, admin_database_url, assert_problem, closed_port, lock_user_row, server_addr,
+    Proxy, TestApp, UsersApi as _, admin_database_url, assert_problem, closed_port, lock_user_row,
+    server_addr,
 };
 
 #[tokio::test]

@@ -15,7 +15,7 @@ use self::support::{
     app_without_worker, events, loop_fault, outbox_store, spawn_worker, total_attempts,
     until_events, until_pending_with_error, with_webhook, worker,
 };
-use crate::helpers::TestApp;
+use crate::helpers::{TestApp, UsersApi as _};
 use crate::webhook_receiver::{Receiver, Reply};
 
 mod generic;

@@ -15,7 +15,7 @@ use config::Settings;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{Cache, TestApp, TestDb, assert_problem, lock_user_row};
+use crate::helpers::{Cache, TestApp, TestDb, UsersApi as _, assert_problem, lock_user_row};
 use crate::outbox::support::with_webhook;
 use crate::webhook_receiver::{Receiver, Reply};
 use server::PgBouncer;

@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 
-use crate::helpers::{Proxy, TestApp, admin_database_url, lock_user_row, server_addr};
+use crate::helpers::{
+    Proxy, TestApp, UsersApi as _, admin_database_url, lock_user_row, server_addr,
+};
 
 /// Polls `/readyz` until it answers `status`; how long that took.
 async fn until_ready_is(app: &TestApp, status: StatusCode, within: Duration) -> Duration {

@@ -18,7 +18,7 @@ use sqlx::PgPool;
 
 use url::Url;
 
-use crate::helpers::{Cache, TestApp, TestDb, admin_database_url, with_query};
+use crate::helpers::{Cache, TestApp, TestDb, UsersApi as _, admin_database_url, with_query};
 use certs::Certs;
 use pg_cluster::{PASSWORD, PgCluster};
 use redis_server::{ClientAuth, TlsRedis};

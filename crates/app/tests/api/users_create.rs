@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use crate::helpers::{TestApp, assert_problem, error_fields};
+use crate::helpers::{TestApp, UsersApi as _, assert_problem, error_fields};
 
 #[tokio::test]
 async fn create_returns_201_with_location_and_normalised_fields() {

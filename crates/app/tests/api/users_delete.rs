@@ -3,7 +3,7 @@
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::helpers::{TestApp, assert_problem};
+use crate::helpers::{TestApp, UsersApi as _, assert_problem};
 
 #[tokio::test]
 async fn deleted_user_is_gone_everywhere() {

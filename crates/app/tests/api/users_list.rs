@@ -3,7 +3,7 @@
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::helpers::{TestApp, assert_problem, error_fields};
+use crate::helpers::{TestApp, UsersApi as _, assert_problem, error_fields};
 
 async fn page(app: &TestApp, query: &str) -> Value {
     let response = app.get(&format!("/api/v1/users{query}")).await;

@@ -3,7 +3,7 @@
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::helpers::{Cache, TestApp, assert_problem, error_fields};
+use crate::helpers::{Cache, TestApp, UsersApi as _, assert_problem, error_fields};
 
 #[tokio::test]
 async fn get_returns_the_user() {

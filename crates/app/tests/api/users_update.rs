@@ -3,7 +3,7 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, assert_problem, error_fields};
+use crate::helpers::{TestApp, UsersApi as _, assert_problem, error_fields};
 
 #[tokio::test]
 async fn patch_changes_only_the_given_fields() {

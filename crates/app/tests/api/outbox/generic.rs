@@ -13,7 +13,7 @@ use uuid::Uuid;
 use super::support::{
     app_without_worker, events, spawn_worker, until_events, with_webhook, worker,
 };
-use crate::helpers::{TestApp, TestDb, assert_problem};
+use crate::helpers::{TestApp, TestDb, UsersApi as _, assert_problem};
 use crate::webhook_receiver::{Receiver, Reply};
 
 #[tokio::test]
