@@ -3,8 +3,9 @@
 use async_trait::async_trait;
 use service::idempotency::{Claim, IdempotencyWriter, KeyedRequest, StoredAnswer};
 use service::outbox::{NewEvent, OutboxWriter};
+use service::page::Cursor;
 use service::store::StoreError;
-use service::users::{Cursor, Email, User, UserId, UserName, UserStore, UserTransaction};
+use service::users::{Email, User, UserId, UserName, UserStore, UserTransaction};
 use sqlx::{Postgres, Transaction};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -109,7 +110,7 @@ impl UserStore for PgUserStore {
                      ORDER BY created_at, id
                      LIMIT $3",
                     cursor.created_at,
-                    cursor.id.as_uuid(),
+                    cursor.id,
                     limit
                 )
                 .fetch_all(&mut *conn)

@@ -18,6 +18,8 @@
 //! - [`idempotency`]: idempotency keys claimed in the effect's transaction.
 //! - [`outbox`]: events written in the effect's transaction and the worker
 //!   that delivers them.
+//! - [`page`]: keyset pagination (limit, opaque cursor, page) for any
+//!   resource listed in creation order.
 //! - [`store`]: [`StoreError`](store::StoreError), what every store port
 //!   reports.
 //! - [`users`]: the example resource. Its module shows the pattern a new
@@ -31,5 +33,6 @@ pub mod cache;
 pub mod health;
 pub mod idempotency;
 pub mod outbox;
+pub mod page;
 pub mod store;
 pub mod users;

@@ -4,7 +4,6 @@ mod email;
 mod events;
 mod model;
 mod name;
-mod page;
 mod ports;
 mod service;
 
@@ -12,6 +11,5 @@ pub use self::email::{Email, EmailError};
 pub use self::events::{USER_CREATED, USER_DELETED, USER_UPDATED};
 pub use self::model::{EmptyPatch, NewUser, User, UserId, UserPatch};
 pub use self::name::{UserName, UserNameError};
-pub use self::page::{Cursor, CursorError, Page, PageLimit, PageLimitError};
 pub use self::ports::{CacheLookup, USERS_EMAIL_UNIQUE, UserCache, UserStore, UserTransaction};
 pub use self::service::{Created, UserError, UserService, describe_metrics};

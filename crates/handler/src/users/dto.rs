@@ -2,7 +2,8 @@
 //! and from domain types.
 
 use serde::{Deserialize, Deserializer, Serialize};
-use service::users::{Cursor, Email, NewUser, User, UserName, UserPatch};
+use service::page::Cursor;
+use service::users::{Email, NewUser, User, UserName, UserPatch};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 use utoipa::openapi::schema::{KnownFormat, Object, ObjectBuilder, SchemaFormat, SchemaType, Type};

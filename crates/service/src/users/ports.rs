@@ -5,10 +5,11 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use super::{Cursor, User, UserId};
+use super::{User, UserId};
 use crate::cache::{CacheEpoch, CacheError};
 use crate::idempotency::IdempotencyWriter;
 use crate::outbox::OutboxWriter;
+use crate::page::Cursor;
 use crate::store::StoreError;
 
 /// Name of the unique constraint on users' e-mail addresses. The store

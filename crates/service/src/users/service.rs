@@ -7,11 +7,11 @@ use std::time::Duration;
 use super::events;
 use super::model::now;
 use super::{
-    CacheLookup, Cursor, NewUser, Page, PageLimit, USERS_EMAIL_UNIQUE, User, UserCache, UserId,
-    UserPatch, UserStore,
+    CacheLookup, NewUser, USERS_EMAIL_UNIQUE, User, UserCache, UserId, UserPatch, UserStore,
 };
 use crate::cache::CacheGuard;
 use crate::idempotency::{Claim, Fingerprint, IdempotencyKey, KeyedRequest, StoredAnswer};
+use crate::page::{Cursor, Page, PageLimit};
 use crate::store::StoreError;
 
 /// A use case's failure, in the terms a caller branches on.
@@ -216,7 +216,9 @@ impl UserService {
         let has_more = items.len() > limit.get() as usize;
         items.truncate(limit.get() as usize);
         let next_cursor = if has_more {
-            items.last().map(Cursor::after)
+            items
+                .last()
+                .map(|user| Cursor::after(user.created_at, user.id.as_uuid()))
         } else {
             None
         };

@@ -1,11 +1,11 @@
-//! Keyset pagination: [`PageLimit`], the opaque [`Cursor`], and [`Page`].
+//! Keyset pagination, for every resource listed in creation order:
+//! [`PageLimit`], the opaque [`Cursor`] (creation time and id of the last
+//! item), and [`Page`].
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use time::OffsetDateTime;
 use uuid::Uuid;
-
-use super::{User, UserId};
 
 /// How many items a page holds: 1 to [`PageLimit::MAX`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,14 +58,14 @@ impl Default for PageLimit {
     }
 }
 
-/// Where the next page starts: after the user with this creation time and
+/// Where the next page starts: after the item with this creation time and
 /// id. Clients see it only as an opaque string.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Cursor {
-    /// Creation time of the last user on the previous page.
+    /// Creation time of the last item on the previous page.
     pub created_at: OffsetDateTime,
     /// Its id, which breaks ties between equal creation times.
-    pub id: UserId,
+    pub id: Uuid,
 }
 
 /// A string that is not a cursor: not [`Cursor::LEN`] base64url characters.
@@ -76,18 +76,16 @@ pub struct CursorError;
 /// The earliest and latest creation times a cursor can name, in microseconds
 /// since the epoch: 0001-01-01 and the last microsecond of 9999, which both
 /// `time` and PostgreSQL represent. A decoded time outside is clamped to
-/// them, which names the same place in the list: no user is created before
+/// them, which names the same place in the list: nothing is created before
 /// year 1 or after 9999.
 const EARLIEST_MICROS: i64 = -62_135_596_800_000_000;
 const LATEST_MICROS: i64 = 253_402_300_799_999_999;
 
 impl Cursor {
-    /// The cursor that continues after `user`.
-    pub fn after(user: &User) -> Self {
-        Self {
-            created_at: user.created_at,
-            id: user.id,
-        }
+    /// The cursor that continues after the item created at `created_at`
+    /// with `id`.
+    pub const fn after(created_at: OffsetDateTime, id: Uuid) -> Self {
+        Self { created_at, id }
     }
 
     /// The opaque text form: base64url of the creation time in
@@ -97,7 +95,7 @@ impl Cursor {
             i64::try_from(self.created_at.unix_timestamp_nanos() / 1_000).unwrap_or(i64::MAX);
         let mut bytes = [0_u8; 24];
         bytes[..8].copy_from_slice(&micros.to_be_bytes());
-        bytes[8..].copy_from_slice(self.id.as_uuid().as_bytes());
+        bytes[8..].copy_from_slice(self.id.as_bytes());
         URL_SAFE_NO_PAD.encode(bytes)
     }
 
@@ -130,10 +128,7 @@ impl Cursor {
         let created_at = OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1_000)
             .map_err(|_| CursorError)?;
         let id = Uuid::from_slice(id).map_err(|_| CursorError)?;
-        Ok(Self {
-            created_at,
-            id: UserId::from_uuid(id),
-        })
+        Ok(Self { created_at, id })
     }
 }
 
@@ -180,7 +175,7 @@ mod tests {
     fn cursor_round_trips() {
         let cursor = Cursor {
             created_at: datetime!(2026-11-22 10:00:00.123456 UTC),
-            id: UserId::generate(),
+            id: Uuid::now_v7(),
         };
         let text = cursor.encode();
         assert_eq!(text.len(), 32);
@@ -191,7 +186,7 @@ mod tests {
     fn garbage_is_not_a_cursor() {
         let valid = Cursor {
             created_at: datetime!(2026-11-22 10:00:00 UTC),
-            id: UserId::generate(),
+            id: Uuid::now_v7(),
         }
         .encode();
         for bad in [
@@ -240,14 +235,14 @@ mod tests {
 
     #[test]
     fn times_out_of_range_are_clamped() {
-        let id = UserId::generate();
+        let id = Uuid::now_v7();
         for (micros, expected) in [
             (i64::MIN, datetime!(0001-01-01 00:00:00 UTC)),
             (i64::MAX, datetime!(9999-12-31 23:59:59.999999 UTC)),
         ] {
             let mut bytes = [0_u8; 24];
             bytes[..8].copy_from_slice(&micros.to_be_bytes());
-            bytes[8..].copy_from_slice(id.as_uuid().as_bytes());
+            bytes[8..].copy_from_slice(id.as_bytes());
             let cursor = Cursor::decode(&URL_SAFE_NO_PAD.encode(bytes)).unwrap();
             assert_eq!(
                 cursor,
