@@ -127,17 +127,8 @@ tool-pgbouncer: ## Install PgBouncer (Debian's package) into .tools/pgbouncer un
 	@if [[ ! -x "$(PGBOUNCER)" ]]; then \
 		echo "installing PgBouncer from the pgbouncer Debian package"; \
 		root="$(TOOLS_DIR)/pgbouncer/root"; \
-		tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
-		cd "$$tmp"; \
-		if ! apt-get download pgbouncer >/dev/null 2>&1; then \
-			echo "apt-get download failed; refreshing the package lists once"; \
-			$$([[ $$(id -u) -eq 0 ]] || echo sudo) apt-get update -qq; \
-			apt-get download pgbouncer; \
-		fi; \
-		for lib in libc-ares2 libevent-2.1-7; do apt-get download "$$lib" >/dev/null 2>&1 || true; done; \
-		rm -rf "$(TOOLS_DIR)/pgbouncer"; \
-		mkdir -p "$$root" "$(TOOLS_DIR)/pgbouncer/bin"; \
-		for deb in ./*.deb; do dpkg -x "$$deb" "$$root"; done; \
+		scripts/deb-unpack.sh "$$root" pgbouncer libc-ares2 libevent-2.1-7; \
+		mkdir -p "$(TOOLS_DIR)/pgbouncer/bin"; \
 		printf '#!/bin/sh\nLD_LIBRARY_PATH="%s/usr/lib/x86_64-linux-gnu$${LD_LIBRARY_PATH:+:$$LD_LIBRARY_PATH}" exec "%s/usr/sbin/pgbouncer" "$$@"\n' \
 			"$$root" "$$root" > "$(PGBOUNCER)"; \
 		chmod 755 "$(TOOLS_DIR)/pgbouncer" "$(TOOLS_DIR)/pgbouncer/bin" "$(PGBOUNCER)"; \

@@ -88,21 +88,10 @@ tool-prometheus: $(PROMETHEUS) ## Install Prometheus and promtool (Debian's prom
 .PHONY: tool-promtool
 tool-promtool: tool-prometheus ## Same as tool-prometheus: one package holds both
 
-# The one recipe unpacks the package (both binaries). `dpkg -x` creates only
-# the last folder of its target, hence the mkdir: on a fresh clone this may
-# be the first thing written under .tools/.
+# The one recipe unpacks the package (both binaries).
 $(PROMETHEUS):
 	@echo "installing Prometheus and promtool from the prometheus Debian package"
-	@tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
-	cd "$$tmp"; \
-	if ! apt-get download prometheus >/dev/null 2>&1; then \
-		echo "apt-get download failed; refreshing the package lists once"; \
-		$$([[ $$(id -u) -eq 0 ]] || echo sudo) apt-get update -qq; \
-		apt-get download prometheus; \
-	fi; \
-	rm -rf "$(TOOLS_DIR)/prometheus"; \
-	mkdir -p "$(TOOLS_DIR)"; \
-	dpkg -x prometheus_*.deb "$(TOOLS_DIR)/prometheus"
+	scripts/deb-unpack.sh "$(TOOLS_DIR)/prometheus" prometheus
 	"$(PROMETHEUS)" --version | head -n1
 	"$(PROMTOOL)" --version | head -n1
 

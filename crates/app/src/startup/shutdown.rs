@@ -45,41 +45,33 @@ pub(super) struct Running<'a> {
 /// # Errors
 /// When the public server's task panicked.
 pub(super) async fn in_order(running: Running<'_>) -> anyhow::Result<Stopped> {
-    let Running {
-        settings,
-        health,
-        server,
-        admin,
-        pool,
-        stop_accepting,
-        stop_background,
-        stop_admin,
-        tasks,
-    } = running;
-    health.begin_shutdown();
+    running.health.begin_shutdown();
     tracing::info!(
-        delay = ?settings.http.shutdown_delay,
+        delay = ?running.settings.http.shutdown_delay,
         "shutdown 1/5: readiness fails from now on; 2/5: still serving during SHUTDOWN_DELAY"
     );
-    tokio::time::sleep(settings.http.shutdown_delay).await;
+    tokio::time::sleep(running.settings.http.shutdown_delay).await;
 
-    tracing::info!(timeout = ?settings.http.shutdown_timeout, "shutdown 3/5: no new connections; draining");
-    stop_accepting.cancel();
-    let drain = server.await.context("the HTTP server task failed")?;
+    tracing::info!(timeout = ?running.settings.http.shutdown_timeout, "shutdown 3/5: no new connections; draining");
+    running.stop_accepting.cancel();
+    let drain = running
+        .server
+        .await
+        .context("the HTTP server task failed")?;
     match drain {
         Drain::Complete => tracing::info!("shutdown 3/5: every in-flight request finished"),
         Drain::CutOff { connections } => tracing::error!(
             connections,
-            timeout = ?settings.http.shutdown_timeout,
+            timeout = ?running.settings.http.shutdown_timeout,
             "shutdown 3/5: SHUTDOWN_TIMEOUT passed; connections with requests still in flight were cut off"
         ),
     }
 
     tracing::info!("shutdown 4/5: stopping background tasks");
-    stop_background.cancel();
-    tasks.close();
-    let background_timeout = settings.webhook.timeout + BACKGROUND_STOP_MARGIN;
-    let background_finished = tokio::time::timeout(background_timeout, tasks.wait())
+    running.stop_background.cancel();
+    running.tasks.close();
+    let background_timeout = running.settings.webhook.timeout + BACKGROUND_STOP_MARGIN;
+    let background_finished = tokio::time::timeout(background_timeout, running.tasks.wait())
         .await
         .is_ok();
     if background_finished {
@@ -91,14 +83,14 @@ pub(super) async fn in_order(running: Running<'_>) -> anyhow::Result<Stopped> {
         );
     }
 
-    stop_admin.cancel();
-    let _ = admin.await;
+    running.stop_admin.cancel();
+    let _ = running.admin.await;
     let close_timeout = if drain == Drain::Complete {
         POOL_CLOSE_TIMEOUT
     } else {
         POOL_CLOSE_AFTER_CUT_OFF
     };
-    if tokio::time::timeout(close_timeout, pool.close())
+    if tokio::time::timeout(close_timeout, running.pool.close())
         .await
         .is_ok()
     {
