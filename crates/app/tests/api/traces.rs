@@ -15,10 +15,8 @@ use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
 use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
-use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
-use reqwest::StatusCode;
 
-use self::exported::{Export, Exports, hex, str_attr};
+use self::exported::{Export, Exports, read_traced_and_exit, str_attr};
 use crate::binary::{Binary, Stdout};
 use crate::helpers::{BlackHole, metric_value, scrape, slowest_get};
 
@@ -87,46 +85,18 @@ async fn a_traceparent_becomes_the_parent_and_spans_are_flushed_at_exit() {
     .await;
     let id = binary.create_user("traced@example.com").await;
     let trace_id = "0af7651916cd43dd8448eb211c80319c";
-    let parent_id = "b7ad6b7169203331";
-    let response = binary
-        .client
-        .get(binary.url(&format!("/api/v1/users/{id}")))
-        .header("traceparent", format!("00-{trace_id}-{parent_id}-01"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-
-    // Exit at once: the spans still queued must be flushed on the way out.
-    binary.signal("TERM");
-    assert_eq!(binary.exit(Duration::from_secs(10)).await.code(), Some(0));
-
-    let spans: Vec<_> = exports
-        .spans()
-        .into_iter()
-        .filter(|e| hex(&e.span.trace_id) == trace_id)
-        .collect();
-    let server = spans
-        .iter()
-        .find(|e| e.span.name == "GET /api/v1/users/{id}")
-        .unwrap_or_else(|| panic!("no server span in {:#?}", exports.spans()));
+    let (server, children) =
+        read_traced_and_exit(&mut binary, &exports, &id, trace_id, "b7ad6b7169203331").await;
     assert_eq!(
         str_attr(&server.resource, "service.name"),
         Some("traced-users")
     );
-    assert_eq!(hex(&server.span.parent_span_id), parent_id);
-    assert_eq!(server.span.kind, SpanKind::Server as i32);
     assert_eq!(
         str_attr(&server.span.attributes, "http.route"),
         Some("/api/v1/users/{id}")
     );
-    let children: Vec<_> = spans
-        .iter()
-        .filter(|e| e.span.parent_span_id == server.span.span_id)
-        .map(|e| e.span.name.as_str())
-        .collect();
     assert!(
-        children.contains(&"db.users.find"),
+        children.iter().any(|name| name == "db.users.find"),
         "children: {children:?}"
     );
     // The configured header went with every export, as gRPC metadata.

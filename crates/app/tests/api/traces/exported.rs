@@ -9,6 +9,10 @@ use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::KeyValue;
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use opentelemetry_proto::tonic::trace::v1::Span;
+use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
+use reqwest::StatusCode;
+
+use crate::binary::Binary;
 
 /// One export as received.
 #[derive(Clone, Debug)]
@@ -122,4 +126,48 @@ pub fn int_attr(attributes: &[KeyValue], key: &str) -> Option<i64> {
 
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Reads the user `id` under a `traceparent` of `trace_id` and `parent_id`,
+/// stops `binary` at once (the spans still queued must be flushed on the
+/// way out, exit code 0), and returns the server span of that request,
+/// checked to continue the caller's trace as a server span, with the names
+/// of its children.
+pub async fn read_traced_and_exit(
+    binary: &mut Binary,
+    exports: &Exports,
+    id: &str,
+    trace_id: &str,
+    parent_id: &str,
+) -> (Exported, Vec<String>) {
+    let response = binary
+        .client
+        .get(binary.url(&format!("/api/v1/users/{id}")))
+        .header("traceparent", format!("00-{trace_id}-{parent_id}-01"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+
+    binary.signal("TERM");
+    assert_eq!(binary.exit(Duration::from_secs(10)).await.code(), Some(0));
+
+    let spans: Vec<Exported> = exports
+        .spans()
+        .into_iter()
+        .filter(|e| hex(&e.span.trace_id) == trace_id)
+        .collect();
+    let server = spans
+        .iter()
+        .find(|e| e.span.name == "GET /api/v1/users/{id}")
+        .unwrap_or_else(|| panic!("no server span in {:#?}", exports.spans()))
+        .clone();
+    assert_eq!(hex(&server.span.parent_span_id), parent_id);
+    assert_eq!(server.span.kind, SpanKind::Server as i32);
+    let children = spans
+        .iter()
+        .filter(|e| e.span.parent_span_id == server.span.span_id)
+        .map(|e| e.span.name.clone())
+        .collect();
+    (server, children)
 }
