@@ -13,6 +13,7 @@
 //!   behind (the webhook, the cache).
 //! - [`cache`]: the guard every cache call passes (timeout, breaker, and
 //!   no trust after a failed invalidation until a reset).
+//! - [`clock`]: the current time as PostgreSQL stores it (microseconds).
 //! - [`health`]: start-up, readiness and dependency state behind the
 //!   probes, and the background loop that checks dependencies.
 //! - [`idempotency`]: idempotency keys claimed in the effect's transaction.
@@ -30,6 +31,7 @@
 pub mod auth;
 pub mod breaker;
 pub mod cache;
+pub mod clock;
 pub mod health;
 pub mod idempotency;
 pub mod outbox;

@@ -5,11 +5,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::events;
-use super::model::now;
 use super::{
     CacheLookup, NewUser, USERS_EMAIL_UNIQUE, User, UserCache, UserId, UserPatch, UserStore,
 };
 use crate::cache::CacheGuard;
+use crate::clock::now;
 use crate::idempotency::{Claim, Fingerprint, IdempotencyKey, KeyedRequest, StoredAnswer};
 use crate::page::{Cursor, Page, PageLimit};
 use crate::store::StoreError;
