@@ -6,14 +6,43 @@
 //!
 //! Loading never stops at the first problem: every variable is parsed and
 //! every problem is reported at once in a [`ConfigError`]. Values of secret
-//! variables (`DATABASE_URL`, `REDIS_URL`) are held as [`SecretString`] and
-//! never echoed in errors or `Debug` output.
+//! variables (`DATABASE_URL`, `REDIS_URL`, …) are held as [`SecretString`]
+//! and never echoed in errors or `Debug` output.
 //!
-//! [`VARIABLES`] is the single list of variable names, defaults and meanings:
-//! the parser reads its defaults from it, `--help` prints it, and a test
-//! checks that the README's table matches it.
+//! # Layout
+//!
+//! - `variables.rs` declares each variable once (name, parser and so type,
+//!   default, secret, help); [`VARIABLES`], the list `--help` prints and the
+//!   README is checked against, is made from it.
+//! - `declare.rs` is the macro that turns the declarations into that list,
+//!   the struct envy deserializes (each value parsed as envy reads it) and
+//!   the typed values.
+//! - `value.rs` holds the parsers: how a text becomes a duration, a size, a
+//!   URL, a secret.
+//! - `parse.rs` checks the values across variables and groups them into
+//!   [`Settings`].
+//!
+//! ```
+//! let settings = config::Settings::from_vars([
+//!     ("DATABASE_URL", "postgres://app:hunter2@db:5432/app"),
+//!     ("CACHE_TTL", "90s"),
+//! ])?;
+//! assert_eq!(settings.http.request_timeout.as_secs(), 10);
+//! assert!(settings.cache.is_none(), "no REDIS_URL, no cache");
+//!
+//! let err = config::Settings::from_vars([
+//!     ("HTTP_ADDR", "nowhere"),
+//!     ("DATABASE_URL", "mysql://app:hunter2@db/app"),
+//! ])
+//! .unwrap_err();
+//! assert_eq!(err.problems.len(), 2, "both problems at once");
+//! assert!(!err.to_string().contains("hunter2"), "never a secret");
+//! # Ok::<(), config::ConfigError>(())
+//! ```
 
+mod declare;
 mod parse;
+mod value;
 mod variables;
 
 use std::net::SocketAddr;

@@ -1,178 +1,93 @@
-//! The settings production needs beyond the basics: CORS, authentication,
-//! idempotency keys, TLS to Redis, running behind a transaction-pooling
-//! PgBouncer, and OTLP export by the specification. Parsed from the same
-//! variables, problems recorded in the same [`Parser`].
+//! The groups production needs beyond the basics, whose variables only make
+//! sense together: OTLP export by the specification (a sampler and its
+//! argument, the service name and the resource attributes), authentication
+//! (a key set, an issuer and an audience, or none of them), and TLS to Redis
+//! (files that need a `rediss://` URL, a certificate that needs its key).
+//! Problems are recorded in the same [`Problems`] as the others.
 
-use std::path::PathBuf;
-use std::time::Duration;
+use secrecy::ExposeSecret as _;
 
-use secrecy::{ExposeSecret as _, SecretString};
-use serde::Deserialize;
+use crate::declare::Problems;
+use crate::variables::Vars;
+use crate::{AuthSettings, RedisTls, Sampler, TracingSettings};
 
-use super::{Parser, boolean, endpoint, positive_duration};
-use crate::{AuthSettings, CorsSettings, OtlpProtocol, RedisTls};
-
-/// The variables this module reads, as found.
-#[derive(Debug, Default, Deserialize)]
-pub(super) struct RawProduction {
-    cors_allowed_origins: Option<String>,
-    auth_jwks_url: Option<String>,
-    auth_issuer: Option<String>,
-    auth_audience: Option<String>,
-    auth_jwks_refresh_interval: Option<String>,
-    idempotency_ttl: Option<String>,
-    redis_tls_ca_file: Option<String>,
-    redis_tls_cert_file: Option<String>,
-    redis_tls_key_file: Option<String>,
-    database_transaction_pooler: Option<String>,
-    outbox_listen_url: Option<SecretString>,
-    otel_exporter_otlp_protocol: Option<String>,
-    otel_exporter_otlp_traces_endpoint: Option<String>,
-    otel_exporter_otlp_headers: Option<SecretString>,
-    otel_sdk_disabled: Option<String>,
-}
-
-/// What this module parsed; `None` where a value was wrong (a problem is
-/// recorded).
-pub(super) struct Production {
-    pub(super) cors: Option<CorsSettings>,
-    /// `Some(None)`: authentication off.
-    pub(super) auth: Option<Option<AuthSettings>>,
-    pub(super) idempotency_ttl: Option<Duration>,
-    pub(super) redis_tls: Option<RedisTls>,
-    pub(super) transaction_pooler: Option<bool>,
-    pub(super) listen_url: Option<SecretString>,
-    pub(super) otlp_protocol: Option<OtlpProtocol>,
-    pub(super) traces_endpoint: Option<String>,
-    pub(super) otlp_headers: Option<Vec<(String, SecretString)>>,
-    pub(super) sdk_disabled: Option<bool>,
-}
-
-pub(super) fn parse(p: &mut Parser, raw: RawProduction, redis_scheme: Option<&str>) -> Production {
-    let cors = p.field(
-        "CORS_ALLOWED_ORIGINS",
-        raw.cors_allowed_origins.or_else(|| Some(String::new())),
-        origins,
-    );
-    let auth = auth(
-        p,
-        raw.auth_jwks_url,
-        raw.auth_issuer,
-        raw.auth_audience,
-        raw.auth_jwks_refresh_interval,
-    );
-    let idempotency_ttl = p.field("IDEMPOTENCY_TTL", raw.idempotency_ttl, positive_duration);
-    let redis_tls = redis_tls(
-        p,
-        redis_scheme,
-        [
-            raw.redis_tls_ca_file,
-            raw.redis_tls_cert_file,
-            raw.redis_tls_key_file,
-        ],
-    );
-    let transaction_pooler = p.field(
-        "DATABASE_TRANSACTION_POOLER",
-        raw.database_transaction_pooler,
-        boolean,
-    );
-    let listen_url = p.secret_url(
-        "OUTBOX_LISTEN_URL",
-        raw.outbox_listen_url,
-        &["postgres", "postgresql"],
-    );
-    let otlp_protocol = p.field(
-        "OTEL_EXPORTER_OTLP_PROTOCOL",
-        raw.otel_exporter_otlp_protocol,
-        protocol,
-    );
-    let traces_endpoint = raw
-        .otel_exporter_otlp_traces_endpoint
-        .and_then(|v| p.field("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", Some(v), endpoint));
-    let otlp_headers = match raw.otel_exporter_otlp_headers {
-        None => Some(Vec::new()),
-        Some(raw) => match headers(raw.expose_secret()) {
-            Ok(headers) => Some(headers),
+/// Tracing from the `OTEL_*` variables.
+pub(super) fn tracing(v: &mut Vars, given: &[&str], p: &mut Problems) -> Option<TracingSettings> {
+    let sampler = v.otel_traces_sampler.as_deref().and_then(|text| {
+        match sampler(text, v.otel_traces_sampler_arg.unwrap_or(1.0)) {
+            Ok(sampler) => Some(sampler),
             Err(message) => {
-                p.problem("OTEL_EXPORTER_OTLP_HEADERS", message);
+                p.report("OTEL_TRACES_SAMPLER", message);
                 None
             }
-        },
-    };
-    let sdk_disabled = p.field("OTEL_SDK_DISABLED", raw.otel_sdk_disabled, boolean);
-    Production {
-        cors,
-        auth,
-        idempotency_ttl,
-        redis_tls,
-        transaction_pooler,
-        listen_url,
-        otlp_protocol,
-        traces_endpoint,
-        otlp_headers,
-        sdk_disabled,
-    }
-}
-
-/// `https://app.example.com, http://localhost:3000` → origins as browsers
-/// send them: scheme, host and port, no path.
-fn origins(value: &str) -> Result<CorsSettings, String> {
-    let mut allowed_origins = Vec::new();
-    for item in value.split(',').map(str::trim).filter(|o| !o.is_empty()) {
-        let url = url::Url::parse(item)
-            .map_err(|_| format!("`{item}` is not an origin like `https://app.example.com`"))?;
-        let bare = url.path() == "/" && url.query().is_none() && url.fragment().is_none();
-        if !matches!(url.scheme(), "http" | "https")
-            || url.host().is_none()
-            || !bare
-            || !url.username().is_empty()
-        {
-            return Err(format!(
-                "`{item}` is not an origin like `https://app.example.com` (scheme, host and port only)"
-            ));
         }
-        allowed_origins.push(url.origin().ascii_serialization());
-    }
-    Ok(CorsSettings { allowed_origins })
+    });
+    // The specification's precedence: OTEL_SERVICE_NAME, then a
+    // `service.name` in OTEL_RESOURCE_ATTRIBUTES, then the default.
+    let mut resource_attributes = v.otel_resource_attributes.take().unwrap_or_default();
+    let from_attributes = resource_attributes
+        .iter()
+        .position(|(k, _)| k == "service.name")
+        .map(|i| resource_attributes.remove(i).1);
+    let service_name = match from_attributes {
+        Some(name) if !given.contains(&"OTEL_SERVICE_NAME") => Some(name),
+        _ => v.otel_service_name.take(),
+    };
+    Some(TracingSettings {
+        endpoint: v.otel_exporter_otlp_endpoint.take(),
+        export_timeout: v.otel_exporter_otlp_timeout?,
+        service_name: service_name?,
+        sampler: sampler?,
+        resource_attributes,
+        protocol: v.otel_exporter_otlp_protocol?,
+        traces_endpoint: v.otel_exporter_otlp_traces_endpoint.take(),
+        headers: v.otel_exporter_otlp_headers.take().unwrap_or_default(),
+        sdk_disabled: v.otel_sdk_disabled?,
+    })
 }
 
-fn auth(
-    p: &mut Parser,
-    jwks_url: Option<String>,
-    issuer: Option<String>,
-    audience: Option<String>,
-    refresh: Option<String>,
-) -> Option<Option<AuthSettings>> {
-    let refresh_interval = p.field("AUTH_JWKS_REFRESH_INTERVAL", refresh, positive_duration);
-    let Some(jwks_url) = jwks_url else {
-        for (name, value) in [("AUTH_ISSUER", &issuer), ("AUTH_AUDIENCE", &audience)] {
-            if value.is_some() {
-                p.problem(
+/// Authentication: `Some(None)` when it is off (no `AUTH_JWKS_URL`).
+pub(super) fn auth(v: &mut Vars, given: &[&str], p: &mut Problems) -> Option<Option<AuthSettings>> {
+    let others = [
+        ("AUTH_ISSUER", v.auth_issuer.is_some()),
+        ("AUTH_AUDIENCE", v.auth_audience.is_some()),
+    ];
+    if !given.contains(&"AUTH_JWKS_URL") {
+        for (name, set) in others {
+            if set {
+                p.report(
                     name,
                     "is set but AUTH_JWKS_URL is not: set both, or neither",
                 );
             }
         }
         return Some(None);
-    };
-    let jwks_url = p.field("AUTH_JWKS_URL", Some(jwks_url), |v| {
-        url::Url::parse(v)
-            .ok()
-            .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
-            .ok_or_else(|| format!("`{v}` is not an http(s) URL"))
-    });
-    let issuer = p.field("AUTH_ISSUER", issuer, |v| Ok(v.to_owned()));
-    let audience = p.field("AUTH_AUDIENCE", audience, |v| Ok(v.to_owned()));
+    }
+    for (name, set) in others {
+        if !set {
+            p.report(name, "is required");
+        }
+    }
     Some(Some(AuthSettings {
-        jwks_url: jwks_url?,
-        issuer: issuer?,
-        audience: audience?,
-        refresh_interval: refresh_interval?,
+        jwks_url: v.auth_jwks_url.take()?,
+        issuer: v.auth_issuer.take()?,
+        audience: v.auth_audience.take()?,
+        refresh_interval: v.auth_jwks_refresh_interval?,
     }))
 }
 
-fn redis_tls(p: &mut Parser, scheme: Option<&str>, files: [Option<String>; 3]) -> Option<RedisTls> {
-    let [ca_file, cert_file, key_file] = files.map(|f| f.map(PathBuf::from));
+/// The TLS files, which need a `rediss://` `REDIS_URL`.
+pub(super) fn redis_tls(v: &mut Vars, p: &mut Problems) -> Option<RedisTls> {
+    let scheme = v.redis_url.as_ref().and_then(|u| {
+        url::Url::parse(u.expose_secret().trim())
+            .ok()
+            .map(|u| u.scheme().to_owned())
+    });
+    let (ca_file, cert_file, key_file) = (
+        v.redis_tls_ca_file.take(),
+        v.redis_tls_cert_file.take(),
+        v.redis_tls_key_file.take(),
+    );
     let names = [
         "REDIS_TLS_CA_FILE",
         "REDIS_TLS_CERT_FILE",
@@ -180,9 +95,9 @@ fn redis_tls(p: &mut Parser, scheme: Option<&str>, files: [Option<String>; 3]) -
     ];
     let set = [ca_file.is_some(), cert_file.is_some(), key_file.is_some()];
     if let Some(first) = set.iter().position(|s| *s)
-        && scheme != Some("rediss")
+        && scheme.as_deref() != Some("rediss")
     {
-        p.problem(names[first], "TLS files need a `rediss://` REDIS_URL");
+        p.report(names[first], "TLS files need a `rediss://` REDIS_URL");
         return None;
     }
     if cert_file.is_some() != key_file.is_some() {
@@ -191,7 +106,7 @@ fn redis_tls(p: &mut Parser, scheme: Option<&str>, files: [Option<String>; 3]) -
         } else {
             names[1]
         };
-        p.problem(
+        p.report(
             missing,
             "is required: a client certificate needs both REDIS_TLS_CERT_FILE and REDIS_TLS_KEY_FILE",
         );
@@ -203,81 +118,26 @@ fn redis_tls(p: &mut Parser, scheme: Option<&str>, files: [Option<String>; 3]) -
     })
 }
 
-fn protocol(value: &str) -> Result<OtlpProtocol, String> {
-    match value {
-        "grpc" => Ok(OtlpProtocol::Grpc),
-        "http/protobuf" => Ok(OtlpProtocol::HttpProtobuf),
-        "http/json" => {
-            Err("`http/json` is not supported: use `http/protobuf` or `grpc`".to_owned())
+/// `OTEL_TRACES_SAMPLER`, whose ratio may come from
+/// `OTEL_TRACES_SAMPLER_ARG`.
+fn sampler(value: &str, arg: f64) -> Result<Sampler, String> {
+    let lower = value.to_ascii_lowercase();
+    let (parent_based, kind) = match lower.strip_prefix("parentbased_") {
+        Some(kind) => (true, kind),
+        None => (false, lower.as_str()),
+    };
+    let ratio = match kind {
+        "always_on" => 1.0,
+        "always_off" => 0.0,
+        "traceidratio" => arg,
+        _ => {
+            return Err(format!(
+                "`{value}` is not one of always_on, always_off, traceidratio, or those prefixed with parentbased_"
+            ));
         }
-        other => Err(format!("`{other}` is not `grpc` or `http/protobuf`")),
-    }
-}
-
-/// W3C baggage-style `key=value,key=value`, values percent-decoded, as the
-/// OpenTelemetry specification writes `OTEL_EXPORTER_OTLP_HEADERS`. The
-/// message never quotes a value (they are credentials).
-fn headers(value: &str) -> Result<Vec<(String, SecretString)>, String> {
-    value
-        .split(',')
-        .filter(|pair| !pair.trim().is_empty())
-        .enumerate()
-        .map(|(i, pair)| {
-            let (key, raw) = pair
-                .split_once('=')
-                .ok_or_else(|| format!("entry {} is not `key=value`", i + 1))?;
-            let key = key.trim();
-            if key.is_empty()
-                || !key
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"-_".contains(&b))
-            {
-                return Err(format!("entry {} has no valid header name", i + 1));
-            }
-            let decoded = percent_encoding::percent_decode_str(raw.trim())
-                .decode_utf8()
-                .map_err(|_| format!("the value of `{key}` is not valid percent-encoded UTF-8"))?;
-            Ok((
-                key.to_ascii_lowercase(),
-                SecretString::from(decoded.into_owned()),
-            ))
-        })
-        .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn origins_are_normalised_and_anything_else_refused() {
-        let cors = origins(" https://app.example.com , http://localhost:3000/ ").unwrap();
-        assert_eq!(
-            cors.allowed_origins,
-            ["https://app.example.com", "http://localhost:3000"]
-        );
-        assert!(origins("").unwrap().allowed_origins.is_empty());
-        for bad in [
-            "*",
-            "app.example.com",
-            "https://app.example.com/path",
-            "ftp://x.example",
-            "https://u@x.example",
-        ] {
-            assert!(origins(bad).is_err(), "{bad}");
-        }
-    }
-
-    #[test]
-    fn otlp_headers_are_decoded_and_never_quoted() {
-        let parsed = headers("api-key=s%3Dcret, X-Tenant = t1 ").unwrap();
-        let shown: Vec<_> = parsed
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.expose_secret()))
-            .collect();
-        assert_eq!(shown, [("api-key", "s=cret"), ("x-tenant", "t1")]);
-        let err = headers("api-key=topsecret,oops").unwrap_err();
-        assert!(!err.contains("topsecret"), "{err}");
-        assert!(headers("bad key=v").is_err());
-    }
+    };
+    Ok(Sampler {
+        parent_based,
+        ratio,
+    })
 }
