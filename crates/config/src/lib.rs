@@ -20,7 +20,9 @@
 //! - `value.rs` holds the parsers: how a text becomes a duration, a size, a
 //!   URL, a secret.
 //! - `parse.rs` checks the values across variables and groups them into
-//!   [`Settings`].
+//!   [`Settings`]; where a group is a policy the service defines
+//!   ([`BreakerPolicy`], [`CachePolicy`], [`WorkerSettings`]), it is built
+//!   here and start-up passes it on as is.
 //!
 //! ```
 //! let settings = config::Settings::from_vars([
@@ -50,6 +52,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use secrecy::SecretString;
+use service::breaker::BreakerPolicy;
+use service::cache::CachePolicy;
+use service::outbox::WorkerSettings;
 
 pub use crate::variables::{VARIABLES, Variable, help_text};
 
@@ -80,8 +85,8 @@ pub struct Settings {
     pub outbox: OutboxSettings,
     /// Webhook delivery.
     pub webhook: WebhookSettings,
-    /// The webhook's circuit breaker.
-    pub breaker: BreakerSettings,
+    /// The webhook's circuit breaker (`BREAKER_*`).
+    pub breaker: BreakerPolicy,
     /// Cross-origin requests from browsers.
     pub cors: CorsSettings,
     /// Bearer-token authentication; `None` when `AUTH_JWKS_URL` is unset
@@ -145,12 +150,11 @@ pub enum OtlpProtocol {
 pub struct OutboxSettings {
     /// Whether this process runs it (`OUTBOX_WORKER_ENABLED`).
     pub worker_enabled: bool,
-    /// Events claimed at a time (`OUTBOX_BATCH_SIZE`).
-    pub batch_size: u32,
-    /// Pause when nothing is due (`OUTBOX_POLL_INTERVAL`).
-    pub poll_interval: Duration,
-    /// Claim lease (`OUTBOX_LEASE`).
-    pub lease: Duration,
+    /// How it runs: `OUTBOX_BATCH_SIZE`, `OUTBOX_LEASE`,
+    /// `OUTBOX_POLL_INTERVAL`, `WEBHOOK_TIMEOUT` for one attempt, and the
+    /// retries of `WEBHOOK_MAX_ATTEMPTS`, `WEBHOOK_BACKOFF_BASE` and
+    /// `WEBHOOK_BACKOFF_CAP`.
+    pub worker: WorkerSettings,
 }
 
 /// Webhook delivery.
@@ -162,27 +166,6 @@ pub struct WebhookSettings {
     pub secret: Option<SecretString>,
     /// Limit of one attempt (`WEBHOOK_TIMEOUT`).
     pub timeout: Duration,
-    /// Attempts before dead (`WEBHOOK_MAX_ATTEMPTS`).
-    pub max_attempts: u32,
-    /// First backoff (`WEBHOOK_BACKOFF_BASE`).
-    pub backoff_base: Duration,
-    /// Longest backoff (`WEBHOOK_BACKOFF_CAP`).
-    pub backoff_cap: Duration,
-}
-
-/// Circuit breaker settings.
-#[derive(Debug, Clone, Copy)]
-pub struct BreakerSettings {
-    /// Opening failure rate (`BREAKER_FAILURE_RATE`).
-    pub failure_rate: f64,
-    /// Window of calls (`BREAKER_WINDOW`).
-    pub window: usize,
-    /// Calls before it may open (`BREAKER_MIN_CALLS`).
-    pub min_calls: usize,
-    /// Open time (`BREAKER_COOL_DOWN`).
-    pub cool_down: Duration,
-    /// Trial calls (`BREAKER_HALF_OPEN_CALLS`).
-    pub half_open_calls: usize,
 }
 
 /// How log lines are written.
@@ -317,18 +300,17 @@ pub struct DatabaseSettings {
 pub struct CacheSettings {
     /// Connection URL, possibly with a password (`REDIS_URL`).
     pub url: SecretString,
-    /// How long a cached entry lives (`CACHE_TTL`).
-    pub ttl: Duration,
-    /// Most extra latency one cache call may add to a request
-    /// (`CACHE_TIMEOUT`).
-    pub timeout: Duration,
     /// Prefix of every key this service writes (`CACHE_KEY_PREFIX`).
     pub key_prefix: String,
-    /// How long the cache's circuit breaker stays open
-    /// (`CACHE_BREAKER_COOL_DOWN`).
-    pub breaker_cool_down: Duration,
     /// TLS files for a `rediss://` URL.
     pub tls: RedisTls,
+    /// How long an entry lives (`CACHE_TTL`), the most extra latency one
+    /// cache call may add to a request (`CACHE_TIMEOUT`), and how often a
+    /// distrusted cache is reset (fixed).
+    pub policy: CachePolicy,
+    /// The breaker around every cache call: open for
+    /// `CACHE_BREAKER_COOL_DOWN`, its thresholds fixed.
+    pub breaker: BreakerPolicy,
 }
 
 /// Every problem found while loading settings.

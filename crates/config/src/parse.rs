@@ -8,16 +8,40 @@
 //! half an authentication setup, …), each checked only when the variables
 //! it compares parsed.
 
+use std::time::Duration;
+
+use service::breaker::BreakerPolicy;
+use service::cache::CachePolicy;
+use service::outbox::{RetryPolicy, WorkerSettings};
+
 use crate::declare::Problems;
 use crate::variables::{Raw, Vars, variable};
 use crate::{
-    AdminSettings, BreakerSettings, CacheSettings, ConfigError, CorsSettings, DatabaseSettings,
-    HealthSettings, HttpSettings, IdempotencySettings, OutboxSettings, Problem, Settings,
-    WebhookSettings,
+    AdminSettings, CacheSettings, ConfigError, CorsSettings, DatabaseSettings, HealthSettings,
+    HttpSettings, IdempotencySettings, OutboxSettings, Problem, Settings, WebhookSettings,
 };
 
 mod production;
 
+/// How often a distrusted cache is reset: the longest another replica may
+/// serve what a failed invalidation left, once Redis answers again. Fixed,
+/// not a variable.
+const CACHE_REPAIR_INTERVAL: Duration = Duration::from_secs(1);
+
+/// The cache's breaker opens when half of the last 20 calls (at least 5)
+/// failed, and admits one trial call; only its cool-down is a variable.
+const fn cache_breaker(cool_down: Duration) -> BreakerPolicy {
+    BreakerPolicy {
+        window: 20,
+        min_calls: 5,
+        failure_rate: 0.5,
+        cool_down,
+        half_open_calls: 1,
+    }
+}
+
+/// [`Settings::from_vars`]: blank and unknown variables dropped, the last
+/// value of a repeated one kept, then envy, the defaults and the checks.
 pub(crate) fn settings<I, K, V>(vars: I) -> Result<Settings, ConfigError>
 where
     I: IntoIterator<Item = (K, V)>,
@@ -178,32 +202,40 @@ fn assemble(mut v: Vars, given: &[&str], p: &mut Problems) -> Option<Settings> {
             None => None,
             Some(url) => Some(CacheSettings {
                 url,
-                ttl: v.cache_ttl?,
-                timeout: v.cache_timeout?,
                 key_prefix: v.cache_key_prefix?,
-                breaker_cool_down: v.cache_breaker_cool_down?,
                 tls: redis_tls?,
+                policy: CachePolicy {
+                    ttl: v.cache_ttl?,
+                    timeout: v.cache_timeout?,
+                    repair_interval: CACHE_REPAIR_INTERVAL,
+                },
+                breaker: cache_breaker(v.cache_breaker_cool_down?),
             }),
         },
         tracing: tracing?,
         outbox: OutboxSettings {
             worker_enabled: v.outbox_worker_enabled?,
-            batch_size: v.outbox_batch_size?,
-            poll_interval: v.outbox_poll_interval?,
-            lease: v.outbox_lease?,
+            worker: WorkerSettings {
+                batch_size: v.outbox_batch_size?,
+                lease: v.outbox_lease?,
+                poll_interval: v.outbox_poll_interval?,
+                attempt_timeout: v.webhook_timeout?,
+                retry: RetryPolicy {
+                    max_attempts: v.webhook_max_attempts?,
+                    base: v.webhook_backoff_base?,
+                    cap: v.webhook_backoff_cap?,
+                },
+            },
         },
         webhook: WebhookSettings {
             url: v.webhook_url,
             secret: v.webhook_secret,
             timeout: v.webhook_timeout?,
-            max_attempts: v.webhook_max_attempts?,
-            backoff_base: v.webhook_backoff_base?,
-            backoff_cap: v.webhook_backoff_cap?,
         },
-        breaker: BreakerSettings {
-            failure_rate: v.breaker_failure_rate?,
+        breaker: BreakerPolicy {
             window: v.breaker_window?,
             min_calls: v.breaker_min_calls?,
+            failure_rate: v.breaker_failure_rate?,
             cool_down: v.breaker_cool_down?,
             half_open_calls: v.breaker_half_open_calls?,
         },

@@ -1,8 +1,13 @@
+//! Settings from literal lists of variables: defaults, every problem at
+//! once, secrets never shown, and the rules between variables.
+
 use std::time::Duration;
 
 use secrecy::ExposeSecret;
 
 use super::*;
+
+mod policies;
 
 const DB: (&str, &str) = ("DATABASE_URL", "postgres://app:hunter2@db:5432/app");
 
@@ -36,7 +41,7 @@ fn human_durations_and_sizes_parse() {
     assert_eq!(s.http.request_body_limit, 1024 * 1024);
     assert!(s.database.migrate_on_start);
     let cache = s.cache.unwrap();
-    assert_eq!(cache.timeout, Duration::from_millis(20));
+    assert_eq!(cache.policy.timeout, Duration::from_millis(20));
     assert_eq!(cache.key_prefix, "bulkhead");
 }
 
@@ -273,7 +278,7 @@ fn webhook_and_outbox_settings() {
     let s = Settings::from_vars([DB]).unwrap();
     assert!(s.webhook.url.is_none(), "events go to the log by default");
     assert!(s.outbox.worker_enabled);
-    assert_eq!(s.webhook.max_attempts, 10);
+    assert_eq!(s.outbox.worker.retry.max_attempts, 10);
 
     let err = Settings::from_vars([
         DB,

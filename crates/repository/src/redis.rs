@@ -52,8 +52,8 @@ impl RedisCache {
         // Short timeouts: the cache sits on the request path. One retry per
         // reconnect attempt; the next command starts another attempt.
         let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(settings.timeout))
-            .set_response_timeout(Some(settings.timeout))
+            .set_connection_timeout(Some(settings.policy.timeout))
+            .set_response_timeout(Some(settings.policy.timeout))
             .set_number_of_retries(1)
             .set_min_delay(Duration::from_millis(10))
             .set_max_delay(Duration::from_millis(100));

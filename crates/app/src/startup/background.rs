@@ -11,13 +11,11 @@ use outbound::http::{ClientSettings, OutboundClient};
 use outbound::webhook::{HttpWebhookSender, LogWebhookSender, SigningKey};
 use repository::database;
 use repository::outbox::PgWakeUps;
-use service::breaker::{Breaker, BreakerPolicy};
-use service::cache::{CacheGuard, CachePolicy, CacheReset};
+use service::breaker::Breaker;
+use service::cache::{CacheGuard, CacheReset};
 use service::health::Health;
 use service::idempotency::{self, IdempotencyStore};
-use service::outbox::{
-    self, DeliveryWorker, OutboxStore, RetryPolicy, WebhookSender, WorkerSettings,
-};
+use service::outbox::{self, DeliveryWorker, OutboxStore, WebhookSender};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -43,32 +41,14 @@ impl OutboxWorker {
 /// How often expired idempotency keys are purged.
 const IDEMPOTENCY_PURGE_INTERVAL: Duration = Duration::from_secs(60);
 
-/// How often a distrusted cache is reset: the longest another replica may
-/// serve what a failed invalidation left, once Redis answers again.
-pub(super) const CACHE_REPAIR_INTERVAL: Duration = Duration::from_secs(1);
-
-/// The guard around every cache call: `CACHE_TIMEOUT`, a breaker that
-/// opens when half of the last 20 calls (at least 5) failed, for
-/// `CACHE_BREAKER_COOL_DOWN`, and no trust after a failed invalidation.
+/// The guard around every cache call: `CACHE_TIMEOUT`, a breaker open for
+/// `CACHE_BREAKER_COOL_DOWN`, and no trust after a failed invalidation;
+/// `config` fills both policies.
 pub(super) fn cache_guard(settings: &CacheSettings, reset: Arc<dyn CacheReset>) -> CacheGuard {
-    let breaker = Breaker::new(
-        "redis",
-        BreakerPolicy {
-            window: 20,
-            min_calls: 5,
-            failure_rate: 0.5,
-            cool_down: settings.breaker_cool_down,
-            half_open_calls: 1,
-        },
-    );
     CacheGuard::new(
         reset,
-        CachePolicy {
-            ttl: settings.ttl,
-            timeout: settings.timeout,
-            repair_interval: CACHE_REPAIR_INTERVAL,
-        },
-        Arc::new(breaker),
+        settings.policy,
+        Arc::new(Breaker::new("redis", settings.breaker)),
     )
 }
 
@@ -178,17 +158,7 @@ pub(super) fn delivery_worker(
         }
         _ => Arc::new(LogWebhookSender),
     };
-    let b = settings.breaker;
-    let breaker = Arc::new(Breaker::new(
-        "webhook",
-        BreakerPolicy {
-            window: b.window,
-            min_calls: b.min_calls,
-            failure_rate: b.failure_rate,
-            cool_down: b.cool_down,
-            half_open_calls: b.half_open_calls,
-        },
-    ));
+    let breaker = Arc::new(Breaker::new("webhook", settings.breaker));
     let wake_ups = match (
         &settings.database.listen_url,
         settings.database.transaction_pooler,
@@ -205,22 +175,7 @@ pub(super) fn delivery_worker(
             None
         }
     };
-    let worker = DeliveryWorker::new(
-        outbox,
-        sender,
-        Arc::clone(&breaker),
-        WorkerSettings {
-            batch_size: settings.outbox.batch_size,
-            lease: settings.outbox.lease,
-            poll_interval: settings.outbox.poll_interval,
-            attempt_timeout: webhook.timeout,
-            retry: RetryPolicy {
-                max_attempts: webhook.max_attempts,
-                base: webhook.backoff_base,
-                cap: webhook.backoff_cap,
-            },
-        },
-    );
+    let worker = DeliveryWorker::new(outbox, sender, Arc::clone(&breaker), settings.outbox.worker);
     let worker = match &wake_ups {
         Some(wake_ups) => worker.with_wake_ups(Arc::new(wake_ups.clone())),
         None => worker,
