@@ -140,7 +140,7 @@ grep -q "^DATABASE_URL=postgres://[^ ]*/${snake}\$" "$project/.env.example" ||
     fail ".env.example's DATABASE_URL does not name the database $snake"
 grep -q "/${snake}_sqlx\$" "$project/Makefile" ||
     fail "the Makefile's sqlx check does not use ${snake}_sqlx"
-grep -q "\"${snake}_test_{}\"" "$project/crates/app/tests/api/helpers.rs" ||
+grep -q "\"${snake}_test_{}\"" "$project/crates/app/tests/api/helpers/database.rs" ||
     fail "the tests do not name their databases ${snake}_test_<uuid>"
 
 step "Cargo.lock is current for the renamed package (cargo metadata --locked)"
