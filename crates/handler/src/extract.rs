@@ -15,6 +15,7 @@ use axum::extract::{FromRequest, Request};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use uuid::Uuid;
 
 use crate::error::ApiError;
 use crate::problem::FieldError;
@@ -39,6 +40,34 @@ pub struct Query<T>(pub T);
 #[derive(Debug, Clone, Copy, Default, axum::extract::FromRequestParts)]
 #[from_request(via(axum::extract::Path), rejection(ApiError))]
 pub struct Path<T>(pub T);
+
+/// Parses an `{id}` path segment taken as text, so that a bad id gets a
+/// `400` problem naming the parameter; `noun` names what the id is of
+/// (`"user"`).
+///
+/// Only the hyphenated form (`format: uuid`, either case) is an id: the
+/// simple, braced and URN spellings that `Uuid::parse_str` also takes are
+/// not what the document says.
+///
+/// # Errors
+/// A `400` naming `id`.
+pub fn path_id(raw: &str, noun: &str) -> Result<Uuid, ApiError> {
+    let hyphenated = raw.len() == 36
+        && raw
+            .bytes()
+            .enumerate()
+            .all(|(i, b)| matches!(i, 8 | 13 | 18 | 23) == (b == b'-'));
+    hyphenated
+        .then(|| Uuid::parse_str(raw).ok())
+        .flatten()
+        .ok_or_else(|| ApiError::BadRequest {
+            detail: format!("{noun} id `{raw}` is not a UUID"),
+            errors: vec![FieldError::new(
+                "id",
+                "must be a UUID (8-4-4-4-12 hex digits)",
+            )],
+        })
+}
 
 /// A UTF-8 text body (what `String` extracts) with problem+json rejections.
 #[derive(Debug, Clone, Default)]

@@ -20,7 +20,11 @@
 //!   error response (axum's own 404/405/413, timeouts, panics) as one.
 //! - [`responses`]: the error answers operations share in the OpenAPI
 //!   document (request, item, body, auth and server errors).
-//! - [`extract`]: `Json`/`Query` wrappers whose rejections are problems.
+//! - [`extract`]: `Json`/`Query`/`Path` wrappers whose rejections are
+//!   problems, and the `{id}` path segment as a UUID.
+//! - `body`: a JSON body read member by member, every problem reported.
+//! - [`paging`]: the `limit`/`cursor` query and `next_cursor` every list
+//!   shares.
 //! - [`idempotency`]: the `Idempotency-Key` header and stored answers.
 //! - [`request_id`]: `X-Request-Id` handling.
 //! - [`server`]: [`Server`](server::Server), serving with a bounded drain.
@@ -28,12 +32,14 @@
 
 pub mod admin;
 pub mod auth;
+mod body;
 mod cors;
 pub mod error;
 pub mod extract;
 pub mod idempotency;
 pub mod observe;
 pub mod openapi;
+pub mod paging;
 pub mod probes;
 pub mod problem;
 pub mod request_id;

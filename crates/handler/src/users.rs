@@ -10,18 +10,17 @@ use axum::http::StatusCode;
 use axum::middleware;
 use axum::response::Response;
 use service::idempotency::StoredAnswer;
-use service::page::{Cursor, PageLimit};
 use service::users::{Created, NewUser, User, UserId, UserPatch, UserService};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use uuid::Uuid;
 
-pub use self::dto::{CreateUserRequest, ListQuery, UpdateUserRequest, UserPage, UserResponse};
+pub use self::dto::{CreateUserRequest, UpdateUserRequest, UserPage, UserResponse};
 use crate::auth::{self, Auth, Guard, RouteScopes};
 use crate::error::ApiError;
-use crate::extract::{Json, Path, Query};
+use crate::extract::{Json, Path, Query, path_id};
 use crate::idempotency::{self, IdempotencyKeyHeader};
-use crate::problem::{FieldError, Problem};
+use crate::paging::ListQuery;
+use crate::problem::Problem;
 use crate::responses::{AuthErrors, BodyErrors, ItemErrors, RequestErrors, ServerErrors};
 use crate::state::AppState;
 
@@ -44,29 +43,9 @@ pub fn router(auth: Auth) -> OpenApiRouter<AppState> {
         ))
 }
 
-/// Parses the `{id}` path segment. Taken as text so that a bad id gets a
-/// `400` problem naming the parameter.
-///
-/// Only the hyphenated form (`format: uuid`, either case) is an id: the
-/// simple, braced and URN spellings that `Uuid::parse_str` also takes are
-/// not what the document says.
+/// The `{id}` path segment as a user's id.
 fn user_id(raw: &str) -> Result<UserId, ApiError> {
-    let hyphenated = raw.len() == 36
-        && raw
-            .bytes()
-            .enumerate()
-            .all(|(i, b)| matches!(i, 8 | 13 | 18 | 23) == (b == b'-'));
-    hyphenated
-        .then(|| Uuid::parse_str(raw).ok())
-        .flatten()
-        .map(UserId::from_uuid)
-        .ok_or_else(|| ApiError::BadRequest {
-            detail: format!("`{raw}` is not a user id"),
-            errors: vec![FieldError::new(
-                "id",
-                "must be a UUID (8-4-4-4-12 hex digits)",
-            )],
-        })
+    path_id(raw, "user").map(UserId::from_uuid)
 }
 
 /// Create a user.
@@ -133,26 +112,7 @@ async fn list_users(
     State(users): State<Arc<UserService>>,
     Query(query): Query<ListQuery>,
 ) -> Result<Json<UserPage>, ApiError> {
-    let mut errors = Vec::new();
-    let limit = match query.limit.as_deref() {
-        None => PageLimit::default(),
-        Some(raw) => PageLimit::parse(raw).unwrap_or_else(|err| {
-            errors.push(FieldError::new("limit", err));
-            PageLimit::default()
-        }),
-    };
-    let cursor = match query.cursor.as_deref() {
-        None => None,
-        Some(raw) => Cursor::decode(raw)
-            .inspect_err(|err| errors.push(FieldError::new("cursor", err)))
-            .ok(),
-    };
-    if !errors.is_empty() {
-        return Err(ApiError::BadRequest {
-            detail: "invalid query parameters; see `errors`".to_owned(),
-            errors,
-        });
-    }
+    let (cursor, limit) = query.parse()?;
     let page = users.list(cursor, limit).await?;
     Ok(Json(UserPage {
         items: page.items.into_iter().map(UserResponse::from).collect(),

@@ -16,6 +16,9 @@
 //!   renews.
 //! - [`cache`]: [`RedisUserCache`](cache::RedisUserCache), the versioned
 //!   read cache of users.
+//! - `transaction`: the PostgreSQL transaction every resource's
+//!   transaction port is implemented on (outbox events and idempotency keys
+//!   included).
 //! - `tls`: the TLS files both connections read, checked at start-up.
 
 pub mod cache;
@@ -24,4 +27,5 @@ pub mod idempotency;
 pub mod outbox;
 pub mod redis;
 mod tls;
+mod transaction;
 pub mod users;

@@ -1,16 +1,14 @@
 //! [`PgUserStore`]: the users table behind `service::users::UserStore`.
 
 use async_trait::async_trait;
-use service::idempotency::{Claim, IdempotencyWriter, KeyedRequest, StoredAnswer};
-use service::outbox::{NewEvent, OutboxWriter};
 use service::page::Cursor;
 use service::store::StoreError;
 use service::users::{Email, User, UserId, UserName, UserStore, UserTransaction};
-use sqlx::{Postgres, Transaction};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::database::{Pool, store_error};
+use crate::transaction::PgTransaction;
 
 /// The users table.
 #[derive(Debug, Clone)]
@@ -66,7 +64,7 @@ impl UserStore for PgUserStore {
     #[tracing::instrument(name = "db.begin", skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
     async fn begin(&self) -> Result<Box<dyn UserTransaction>, StoreError> {
         let tx = self.pool.begin().await?;
-        Ok(Box::new(PgUserTransaction { tx }))
+        Ok(Box::new(PgTransaction::new(tx)))
     }
 
     #[tracing::instrument(name = "db.users.find", skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
@@ -123,38 +121,8 @@ impl UserStore for PgUserStore {
     }
 }
 
-/// One PostgreSQL transaction; rolled back when dropped uncommitted.
-struct PgUserTransaction {
-    tx: Transaction<'static, Postgres>,
-}
-
 #[async_trait]
-impl OutboxWriter for PgUserTransaction {
-    #[tracing::instrument(name = "db.outbox.enqueue", skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
-    async fn enqueue(&mut self, event: &NewEvent) -> Result<(), StoreError> {
-        crate::outbox::insert(&mut self.tx, event).await
-    }
-}
-
-#[async_trait]
-impl IdempotencyWriter for PgUserTransaction {
-    #[tracing::instrument(name = "db.idempotency.claim", skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
-    async fn claim(&mut self, request: &KeyedRequest) -> Result<Claim, StoreError> {
-        crate::idempotency::claim(&mut self.tx, request).await
-    }
-
-    #[tracing::instrument(name = "db.idempotency.save", skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
-    async fn save_answer(
-        &mut self,
-        request: &KeyedRequest,
-        answer: &StoredAnswer,
-    ) -> Result<(), StoreError> {
-        crate::idempotency::save_answer(&mut self.tx, request, answer).await
-    }
-}
-
-#[async_trait]
-impl UserTransaction for PgUserTransaction {
+impl UserTransaction for PgTransaction {
     #[tracing::instrument(name = "db.users.insert", skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
     async fn insert(&mut self, user: &User) -> Result<(), StoreError> {
         sqlx::query!(
@@ -166,7 +134,7 @@ impl UserTransaction for PgUserTransaction {
             user.created_at,
             user.updated_at
         )
-        .execute(&mut *self.tx)
+        .execute(self.conn())
         .await
         .map_err(|e| store_error(e, None))?;
         Ok(())
@@ -181,7 +149,7 @@ impl UserTransaction for PgUserTransaction {
              FOR UPDATE",
             id.as_uuid()
         )
-        .fetch_optional(&mut *self.tx)
+        .fetch_optional(self.conn())
         .await
         .map_err(|e| store_error(e, None))?
         .map(User::try_from)
@@ -197,7 +165,7 @@ impl UserTransaction for PgUserTransaction {
             user.name.as_str(),
             user.updated_at
         )
-        .execute(&mut *self.tx)
+        .execute(self.conn())
         .await
         .map_err(|e| store_error(e, None))?;
         if result.rows_affected() != 1 {
@@ -213,17 +181,13 @@ impl UserTransaction for PgUserTransaction {
     #[tracing::instrument(name = "db.users.delete", skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
     async fn delete(&mut self, id: UserId) -> Result<bool, StoreError> {
         let result = sqlx::query!("DELETE FROM users WHERE id = $1", id.as_uuid())
-            .execute(&mut *self.tx)
+            .execute(self.conn())
             .await
             .map_err(|e| store_error(e, None))?;
         Ok(result.rows_affected() == 1)
     }
 
-    #[tracing::instrument(name = "db.commit", skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
     async fn commit(self: Box<Self>) -> Result<(), StoreError> {
-        // A commit cut off by a lost connection has an unknown outcome; it
-        // is reported as unavailable, and a retry meets the unique
-        // constraints rather than writing twice.
-        self.tx.commit().await.map_err(|e| store_error(e, None))
+        self.commit_tx().await
     }
 }

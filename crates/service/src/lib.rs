@@ -23,6 +23,8 @@
 //!   resource listed in creation order.
 //! - [`store`]: [`StoreError`](store::StoreError), what every store port
 //!   reports.
+//! - [`text`]: display text (names): the characters it may not hold, as a
+//!   check and as the pattern the OpenAPI document carries.
 //! - [`users`]: the example resource. Its module shows the pattern a new
 //!   resource follows: value types with parse constructors, a port for the
 //!   store and one for the cache, and a service that owns transactions, the
@@ -37,4 +39,5 @@ pub mod idempotency;
 pub mod outbox;
 pub mod page;
 pub mod store;
+pub mod text;
 pub mod users;

@@ -141,6 +141,32 @@ pub struct Page<T> {
     pub next_cursor: Option<Cursor>,
 }
 
+impl<T> Page<T> {
+    /// How many rows to ask the store for: one more than `limit`, which
+    /// says whether another page follows.
+    pub const fn rows_to_fetch(limit: PageLimit) -> u32 {
+        limit.get() + 1
+    }
+
+    /// The page of `rows` (fetched with [`Page::rows_to_fetch`], in
+    /// creation order), with a cursor after its last item, made by
+    /// `cursor_of`, when more rows follow.
+    pub fn from_rows(mut rows: Vec<T>, limit: PageLimit, cursor_of: impl Fn(&T) -> Cursor) -> Self {
+        let limit = limit.get() as usize;
+        let has_more = rows.len() > limit;
+        rows.truncate(limit);
+        let next_cursor = if has_more {
+            rows.last().map(cursor_of)
+        } else {
+            None
+        };
+        Self {
+            items: rows,
+            next_cursor,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use time::macros::datetime;
@@ -252,5 +278,18 @@ mod tests {
                 }
             );
         }
+    }
+
+    #[test]
+    fn a_page_says_whether_more_follow() {
+        let at = datetime!(2026-11-23 10:00:00 UTC);
+        let limit = PageLimit::new(2).unwrap();
+        assert_eq!(Page::<u8>::rows_to_fetch(limit), 3);
+        let cursor_of = |n: &u8| Cursor::after(at, Uuid::from_u128(u128::from(*n)));
+        let full = Page::from_rows(vec![1, 2, 3], limit, cursor_of);
+        assert_eq!(full.items, [1, 2]);
+        assert_eq!(full.next_cursor, Some(cursor_of(&2)));
+        let last = Page::from_rows(vec![1, 2], limit, cursor_of);
+        assert_eq!((last.items, last.next_cursor), (vec![1, 2], None));
     }
 }

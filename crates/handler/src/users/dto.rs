@@ -1,14 +1,14 @@
 //! Request and response bodies of the users API, and their conversion to
 //! and from domain types.
 
-use serde::{Deserialize, Deserializer, Serialize};
-use service::page::Cursor;
+use serde::{Deserialize, Serialize};
 use service::users::{Email, NewUser, User, UserName, UserPatch};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
-use utoipa::openapi::schema::{KnownFormat, Object, ObjectBuilder, SchemaFormat, SchemaType, Type};
+use utoipa::openapi::schema::{KnownFormat, Object, ObjectBuilder, SchemaFormat, Type};
 use uuid::Uuid;
 
+use crate::body::{field, require};
 use crate::error::ApiError;
 use crate::problem::FieldError;
 
@@ -21,11 +21,11 @@ use crate::problem::FieldError;
 #[serde(deny_unknown_fields)]
 pub struct CreateUserRequest {
     /// The e-mail address (rules in the schema).
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "crate::body::present")]
     #[schema(schema_with = email_schema, required = true)]
     pub email: Option<Option<String>>,
     /// The display name (rules in the schema).
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "crate::body::present")]
     #[schema(schema_with = name_schema, required = true)]
     pub name: Option<Option<String>>,
 }
@@ -37,11 +37,11 @@ pub struct CreateUserRequest {
 #[schema(min_properties = 1)]
 pub struct UpdateUserRequest {
     /// New e-mail address (rules in the schema).
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "crate::body::present")]
     #[schema(schema_with = email_schema, required = false)]
     pub email: Option<Option<String>>,
     /// New name (rules in the schema).
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "crate::body::present")]
     #[schema(schema_with = name_schema, required = false)]
     pub name: Option<Option<String>>,
 }
@@ -86,12 +86,6 @@ fn name_schema() -> Object {
         .build()
 }
 
-/// A member that is present: `Some(None)` when it is `null`. With
-/// `#[serde(default)]`, a missing member stays `None`.
-fn present<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Option<String>>, D::Error> {
-    Option::<String>::deserialize(deserializer).map(Some)
-}
-
 /// A user.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct UserResponse {
@@ -117,52 +111,8 @@ pub struct UserPage {
     /// Users in creation order.
     pub items: Vec<UserResponse>,
     /// Pass as `cursor` to get the next page; `null` on the last page.
-    #[schema(schema_with = next_cursor_schema, required = true)]
+    #[schema(schema_with = crate::paging::next_cursor_schema, required = true)]
     pub next_cursor: Option<String>,
-}
-
-/// Query of `GET /api/v1/users`. Kept as text so a bad value gets a `400`
-/// naming the parameter. Parameters it does not name are ignored; a named
-/// one given twice is a `400`.
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct ListQuery {
-    /// Page size, 1 to 100 (default 20): decimal digits only, nothing
-    /// around them.
-    #[param(value_type = Option<u32>, minimum = 1, maximum = 100)]
-    pub limit: Option<String>,
-    /// `next_cursor` of the previous page (the schema carries the
-    /// description).
-    #[param(schema_with = cursor_schema)]
-    pub cursor: Option<String>,
-}
-
-/// The `cursor` parameter: the pattern [`Cursor::decode`] accepts.
-fn cursor_schema() -> Object {
-    cursor_text(Type::String.into())
-        .description(Some(format!(
-            "`next_cursor` of the previous page, as it was returned: {} base64url \
-             characters, nothing around them.",
-            Cursor::LEN
-        )))
-        .build()
-}
-
-/// `next_cursor`: what [`Cursor::encode`] writes, or `null`.
-fn next_cursor_schema() -> Object {
-    cursor_text([Type::String, Type::Null].into_iter().collect())
-        .description(Some(
-            "Pass as `cursor` to get the next page; `null` on the last page.",
-        ))
-        .build()
-}
-
-fn cursor_text(schema_type: SchemaType) -> ObjectBuilder {
-    ObjectBuilder::new()
-        .schema_type(schema_type)
-        .min_length(Some(Cursor::LEN))
-        .max_length(Some(Cursor::LEN))
-        .pattern(Some(Cursor::PATTERN))
 }
 
 impl From<User> for UserResponse {
@@ -177,39 +127,14 @@ impl From<User> for UserResponse {
     }
 }
 
-/// Parses a member that may be missing (`None`), recording what is wrong
-/// with it; `null` is wrong.
-fn field<T, E: ToString>(
-    errors: &mut Vec<FieldError>,
-    name: &str,
-    raw: Option<Option<&str>>,
-    parse: impl FnOnce(&str) -> Result<T, E>,
-) -> Option<T> {
-    let Some(raw) = raw? else {
-        errors.push(FieldError::new(name, "must be a string, not null"));
-        return None;
-    };
-    match parse(raw) {
-        Ok(value) => Some(value),
-        Err(err) => {
-            errors.push(FieldError::new(name, err));
-            None
-        }
-    }
-}
-
 impl TryFrom<CreateUserRequest> for NewUser {
     type Error = ApiError;
 
     fn try_from(body: CreateUserRequest) -> Result<Self, ApiError> {
         let mut errors = Vec::new();
-        for (name, value) in [("email", &body.email), ("name", &body.name)] {
-            if value.is_none() {
-                errors.push(FieldError::new(name, "is required"));
-            }
-        }
-        let email = field(&mut errors, "email", as_deref(&body.email), Email::parse);
-        let name = field(&mut errors, "name", as_deref(&body.name), UserName::parse);
+        require(&mut errors, &[("email", &body.email), ("name", &body.name)]);
+        let email = field(&mut errors, "email", &body.email, Email::parse);
+        let name = field(&mut errors, "name", &body.name, UserName::parse);
         match (email, name) {
             (Some(email), Some(name)) if errors.is_empty() => Ok(Self { email, name }),
             _ => Err(ApiError::Validation(errors)),
@@ -222,18 +147,14 @@ impl TryFrom<UpdateUserRequest> for UserPatch {
 
     fn try_from(body: UpdateUserRequest) -> Result<Self, ApiError> {
         let mut errors = Vec::new();
-        let email = field(&mut errors, "email", as_deref(&body.email), Email::parse);
-        let name = field(&mut errors, "name", as_deref(&body.name), UserName::parse);
+        let email = field(&mut errors, "email", &body.email, Email::parse);
+        let name = field(&mut errors, "name", &body.name, UserName::parse);
         if !errors.is_empty() {
             return Err(ApiError::Validation(errors));
         }
         Self::new(email, name)
             .map_err(|err| ApiError::Validation(vec![FieldError::new("body", err)]))
     }
-}
-
-fn as_deref(member: &Option<Option<String>>) -> Option<Option<&str>> {
-    member.as_ref().map(Option::as_deref)
 }
 
 #[cfg(test)]

@@ -1,162 +1,39 @@
-//! [`UserName`]: a person's display name, and the one table of the
-//! characters a name may not hold.
-//!
-//! Names are shown to other people, so a name must look like what it is:
-//! no control characters (category Cc), no format characters (Cf: bidi
-//! overrides such as U+202E that reverse what follows, zero-width spaces and
-//! joiners, the BOM, tag characters) and no line or paragraph separators (Zl,
-//! Zp). `FORBIDDEN` lists them once; [`UserName::parse`] checks against it
-//! and [`UserName::pattern`] spells the same rule as the regular expression
-//! the OpenAPI document carries, so the two cannot drift.
+//! [`UserName`]: a person's display name, by the rules of
+//! [`display_text`](crate::text::display_text).
 
 use std::fmt;
 
-/// Every character of the general categories Cc, Cf, Zl and Zp (Unicode 18,
-/// checked against `unicode-properties` for every `char` by a test), as
-/// sorted, disjoint, inclusive ranges. A new Unicode version may assign more
-/// format characters: the test then fails and says which to add.
-const FORBIDDEN: &[(char, char)] = &[
-    ('\u{0000}', '\u{001F}'),   // C0 controls
-    ('\u{007F}', '\u{009F}'),   // DEL, C1 controls
-    ('\u{00AD}', '\u{00AD}'),   // soft hyphen
-    ('\u{0600}', '\u{0605}'),   // Arabic number signs
-    ('\u{061C}', '\u{061C}'),   // Arabic letter mark
-    ('\u{06DD}', '\u{06DD}'),   // Arabic end of ayah
-    ('\u{070F}', '\u{070F}'),   // Syriac abbreviation mark
-    ('\u{0890}', '\u{0891}'),   // Arabic pound and piastre marks above
-    ('\u{08E2}', '\u{08E2}'),   // Arabic disputed end of ayah
-    ('\u{180E}', '\u{180E}'),   // Mongolian vowel separator
-    ('\u{200B}', '\u{200F}'),   // zero-width space, (non-)joiner, LRM, RLM
-    ('\u{2028}', '\u{202E}'),   // line, paragraph separators; bidi embeddings, overrides
-    ('\u{2060}', '\u{2064}'),   // word joiner, invisible operators
-    ('\u{2066}', '\u{206F}'),   // bidi isolates, deprecated format characters
-    ('\u{FEFF}', '\u{FEFF}'),   // zero-width no-break space (BOM)
-    ('\u{FFF9}', '\u{FFFB}'),   // interlinear annotation
-    ('\u{110BD}', '\u{110BD}'), // Kaithi number sign
-    ('\u{110CD}', '\u{110CD}'), // Kaithi number sign above
-    ('\u{13430}', '\u{1343F}'), // Egyptian hieroglyph format controls
-    ('\u{1BCA0}', '\u{1BCA3}'), // shorthand format controls
-    ('\u{1D173}', '\u{1D17A}'), // musical symbol format controls
-    ('\u{E0001}', '\u{E0001}'), // language tag
-    ('\u{E0020}', '\u{E007F}'), // tag characters
-];
+use crate::text::{TextError, display_text, display_text_pattern};
 
-/// The whitespace [`UserName::parse`] trims from both ends: the characters
-/// of `char::is_whitespace` that [`FORBIDDEN`] leaves (category Zs; a test
-/// checks both).
-const SPACES: &[(char, char)] = &[
-    ('\u{0020}', '\u{0020}'),
-    ('\u{00A0}', '\u{00A0}'),
-    ('\u{1680}', '\u{1680}'),
-    ('\u{2000}', '\u{200A}'),
-    ('\u{202F}', '\u{202F}'),
-    ('\u{205F}', '\u{205F}'),
-    ('\u{3000}', '\u{3000}'),
-];
-
-fn is_in(table: &[(char, char)], c: char) -> bool {
-    table
-        .binary_search_by(|&(low, high)| {
-            if high < c {
-                std::cmp::Ordering::Less
-            } else if low > c {
-                std::cmp::Ordering::Greater
-            } else {
-                std::cmp::Ordering::Equal
-            }
-        })
-        .is_ok()
-}
-
-/// A display name: at most [`UserName::MAX_LEN`] characters as sent, none
-/// of them in the `FORBIDDEN` table, at least one that is not whitespace;
-/// surrounding whitespace (the `SPACES` table) is trimmed.
+/// A display name: at most [`UserName::MAX_LEN`] characters as sent, no
+/// control or format characters, not blank; surrounding whitespace is
+/// trimmed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserName(String);
-
-/// Why a string is not a [`UserName`].
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum UserNameError {
-    /// Nothing but whitespace.
-    #[error("must not be empty")]
-    Empty,
-    /// Longer than [`UserName::MAX_LEN`].
-    #[error("must be at most {} characters", UserName::MAX_LEN)]
-    TooLong,
-    /// Contains a character of the `FORBIDDEN` table.
-    #[error(
-        "must not contain control or format characters (such as bidi controls or \
-         zero-width characters) or line and paragraph separators"
-    )]
-    ForbiddenCharacter,
-}
 
 impl UserName {
     /// Longest value accepted, in characters (Unicode scalar values, what
     /// JSON Schema's `maxLength` counts), before trimming.
     pub const MAX_LEN: usize = 100;
 
-    /// Validates and trims `raw`. The length is that of `raw` as sent, so
-    /// that the rule and the schema's `maxLength` agree.
+    /// Validates and trims `raw`.
     ///
     /// # Errors
-    /// [`UserNameError`] saying what is wrong.
-    pub fn parse(raw: &str) -> Result<Self, UserNameError> {
-        if raw.chars().count() > Self::MAX_LEN {
-            return Err(UserNameError::TooLong);
-        }
-        if raw.chars().any(|c| is_in(FORBIDDEN, c)) {
-            return Err(UserNameError::ForbiddenCharacter);
-        }
-        let trimmed = raw.trim_matches(|c| is_in(SPACES, c));
-        if trimmed.is_empty() {
-            return Err(UserNameError::Empty);
-        }
-        Ok(Self(trimmed.to_owned()))
+    /// [`TextError`] saying what is wrong.
+    pub fn parse(raw: &str) -> Result<Self, TextError> {
+        display_text(raw, Self::MAX_LEN).map(|name| Self(name.to_owned()))
     }
 
     /// The rule of [`UserName::parse`] but the length, as a regular
-    /// expression for JSON Schema's `pattern`: any number of spaces, one
-    /// character that is neither forbidden nor a space, then anything not
-    /// forbidden.
-    ///
-    /// ECMA-262 with the `u` flag (as JSON Schema validators read patterns),
-    /// Python's `re` and Rust's `regex` read it alike: it uses only
-    /// character classes, `\uXXXX` escapes for the Basic Multilingual Plane,
-    /// the characters themselves above it, and the anchors `^` and `$`.
-    /// (Checked for every character against Node's `RegExp` with `u`, and
-    /// jsonschema-rs, which schemathesis uses. Without `u`, ECMA-262 reads
-    /// UTF-16 units and refuses the pattern as out-of-order ranges rather
-    /// than reading it differently; Python's `$` also matches before a final
-    /// newline, which schemathesis reads as the end of the string.)
+    /// expression for JSON Schema's `pattern`.
     pub fn pattern() -> String {
-        let forbidden = class(FORBIDDEN);
-        let spaces = class(SPACES);
-        format!("^[{spaces}]*[^{forbidden}{spaces}][^{forbidden}]*$")
+        display_text_pattern()
     }
 
     /// The name.
     pub fn as_str(&self) -> &str {
         &self.0
     }
-}
-
-/// The contents of a character class matching `table`.
-fn class(table: &[(char, char)]) -> String {
-    let one = |c: char| match u16::try_from(u32::from(c)) {
-        Ok(unit) => format!("\\u{unit:04X}"),
-        Err(_) => c.to_string(),
-    };
-    table
-        .iter()
-        .map(|&(low, high)| {
-            if low == high {
-                one(low)
-            } else {
-                format!("{}-{}", one(low), one(high))
-            }
-        })
-        .collect()
 }
 
 impl fmt::Display for UserName {
@@ -166,4 +43,54 @@ impl fmt::Display for UserName {
 }
 
 #[cfg(test)]
-mod tests;
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trims_surrounding_spaces() {
+        assert_eq!(
+            UserName::parse("  Ada Lovelace ").unwrap().as_str(),
+            "Ada Lovelace"
+        );
+        assert_eq!(
+            UserName::parse("\u{3000}Ada\u{A0}").unwrap().as_str(),
+            "Ada"
+        );
+        // Inner spaces stay.
+        assert_eq!(
+            UserName::parse("A\u{2003}B").unwrap().as_str(),
+            "A\u{2003}B"
+        );
+    }
+
+    #[test]
+    fn counts_characters_as_sent() {
+        let hundred = "é".repeat(UserName::MAX_LEN);
+        assert!(UserName::parse(&hundred).is_ok());
+        assert_eq!(
+            UserName::parse(&format!("{hundred}é")),
+            Err(TextError::TooLong {
+                max: UserName::MAX_LEN
+            })
+        );
+        // The limit applies before trimming, as JSON Schema's maxLength does.
+        let padded = format!("{} ", "a".repeat(UserName::MAX_LEN));
+        assert_eq!(
+            UserName::parse(&padded),
+            Err(TextError::TooLong {
+                max: UserName::MAX_LEN
+            })
+        );
+        let padded = format!(" {}", "a".repeat(UserName::MAX_LEN - 1));
+        assert_eq!(UserName::parse(&padded).unwrap().as_str().len(), 99);
+    }
+
+    #[test]
+    fn spoofing_characters_are_refused() {
+        assert_eq!(
+            UserName::parse("evil\u{202E}gpj.exe"),
+            Err(TextError::ForbiddenCharacter)
+        );
+        assert_eq!(UserName::parse(" "), Err(TextError::Empty));
+    }
+}

@@ -211,18 +211,13 @@ impl UserService {
         after: Option<Cursor>,
         limit: PageLimit,
     ) -> Result<Page<User>, UserError> {
-        // One extra row says whether another page follows.
-        let mut items = self.store.list(after, limit.get() + 1).await?;
-        let has_more = items.len() > limit.get() as usize;
-        items.truncate(limit.get() as usize);
-        let next_cursor = if has_more {
-            items
-                .last()
-                .map(|user| Cursor::after(user.created_at, user.id.as_uuid()))
-        } else {
-            None
-        };
-        Ok(Page { items, next_cursor })
+        let rows = self
+            .store
+            .list(after, Page::<User>::rows_to_fetch(limit))
+            .await?;
+        Ok(Page::from_rows(rows, limit, |user| {
+            Cursor::after(user.created_at, user.id.as_uuid())
+        }))
     }
 
     /// Changes a user's e-mail address and/or name.

@@ -1,5 +1,6 @@
-//! Unit tests of [`UserName`], and of [`FORBIDDEN`], [`SPACES`] and
-//! [`UserName::pattern`] against Unicode and a regex engine for every `char`.
+//! Unit tests of [`display_text`], and of [`FORBIDDEN`], [`SPACES`] and
+//! [`display_text_pattern`] against Unicode and a regex engine for every
+//! `char`.
 
 use regex_automata::meta::Regex;
 use unicode_properties::{GeneralCategory, UnicodeGeneralCategory as _};
@@ -10,46 +11,14 @@ fn every_char() -> impl Iterator<Item = char> {
     char::MIN..=char::MAX
 }
 
-#[test]
-fn trims_surrounding_spaces() {
-    assert_eq!(
-        UserName::parse("  Ada Lovelace ").unwrap().as_str(),
-        "Ada Lovelace"
-    );
-    assert_eq!(
-        UserName::parse("\u{3000}Ada\u{A0}").unwrap().as_str(),
-        "Ada"
-    );
-    // Inner spaces stay.
-    assert_eq!(
-        UserName::parse("A\u{2003}B").unwrap().as_str(),
-        "A\u{2003}B"
-    );
-}
-
-#[test]
-fn counts_characters_as_sent() {
-    let hundred = "é".repeat(UserName::MAX_LEN);
-    assert!(UserName::parse(&hundred).is_ok());
-    assert_eq!(
-        UserName::parse(&format!("{hundred}é")),
-        Err(UserNameError::TooLong)
-    );
-    // The limit applies before trimming, as JSON Schema's maxLength does.
-    let padded = format!("{} ", "a".repeat(UserName::MAX_LEN));
-    assert_eq!(UserName::parse(&padded), Err(UserNameError::TooLong));
-    let padded = format!(" {}", "a".repeat(UserName::MAX_LEN - 1));
-    assert_eq!(UserName::parse(&padded).unwrap().as_str().len(), 99);
+fn parse(raw: &str) -> Result<&str, TextError> {
+    display_text(raw, 100)
 }
 
 #[test]
 fn rejects_empty_and_spoofing_characters() {
     for empty in ["", " ", " \u{3000} "] {
-        assert_eq!(
-            UserName::parse(empty),
-            Err(UserNameError::Empty),
-            "{empty:?}"
-        );
+        assert_eq!(parse(empty), Err(TextError::Empty), "{empty:?}");
     }
     for spoof in [
         "Ada\nLovelace",
@@ -64,8 +33,8 @@ fn rejects_empty_and_spoofing_characters() {
         "\u{2066}Ada\u{2069}",
     ] {
         assert_eq!(
-            UserName::parse(spoof),
-            Err(UserNameError::ForbiddenCharacter),
+            parse(spoof),
+            Err(TextError::ForbiddenCharacter),
             "{spoof:?}"
         );
     }
@@ -120,29 +89,21 @@ fn spaces_are_the_whitespace_forbidden_leaves() {
 
 #[test]
 fn the_pattern_accepts_exactly_what_parse_accepts() {
-    let pattern = UserName::pattern();
+    let pattern = display_text_pattern();
     let regex = Regex::new(&pattern).unwrap();
     for c in every_char() {
         for text in [format!("{c}"), format!("a{c}"), format!(" {c} ")] {
-            assert_eq!(
-                regex.is_match(&text),
-                UserName::parse(&text).is_ok(),
-                "{text:?}"
-            );
+            assert_eq!(regex.is_match(&text), parse(&text).is_ok(), "{text:?}");
         }
     }
     for text in ["", "   ", "Ada", " Ada ", "\u{A0}", "Ada\n", "\nAda"] {
-        assert_eq!(
-            regex.is_match(text),
-            UserName::parse(text).is_ok(),
-            "{text:?}"
-        );
+        assert_eq!(regex.is_match(text), parse(text).is_ok(), "{text:?}");
     }
 }
 
 #[test]
 fn the_pattern_spells_the_bmp_with_escapes() {
-    let pattern = UserName::pattern();
+    let pattern = display_text_pattern();
     assert!(pattern.starts_with(
         r"^[\u0020\u00A0\u1680\u2000-\u200A\u202F\u205F\u3000]*[^\u0000-\u001F\u007F-\u009F"
     ));
