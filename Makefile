@@ -28,6 +28,7 @@ include mk/delivery.mk
 include mk/fuzz.mk
 include mk/template.mk
 include mk/faults.mk
+include mk/resource.mk
 
 # The tests check the /metrics output with promtool, and the dashboard and
 # alerts against a real Prometheus server (both installed on demand).

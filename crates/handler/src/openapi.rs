@@ -22,7 +22,9 @@ use crate::problem::{FieldError, Problem};
     ),
     components(schemas(Problem, FieldError)),
     modifiers(&BearerScheme),
-    tags((name = "users", description = "The example resource"))
+    tags(
+        (name = "users", description = "The example resource"),
+    )
 )]
 struct ApiDoc;
 
