@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The benchmark behind `make bench`: the release service against a bare axum
-# server built in the same workspace, on the same machine, in the same run;
-# then outbox delivery (bench/delivery: latency from a create's 201 to its
+# server built in the same workspace, on the same machine, in the same run.
+# Then outbox delivery (bench/delivery: latency from a create's 201 to its
 # webhook, and deliveries per second with two replicas sharing the table).
 # Prints the tables and writes them to target/bench/report.md.
 #

@@ -14,7 +14,7 @@ use crate::telemetry::Telemetry;
 /// How long the span exporter gets to flush at exit.
 const TELEMETRY_FLUSH_TIMEOUT: Duration = Duration::from_secs(3);
 
-/// A production-ready users service.
+/// A production-ready HTTP service.
 #[derive(Debug, Parser)]
 #[command(version = crate::telemetry::VERSION, long_version = concat!(env!("APP_VERSION"), " (", env!("GIT_SHA"), ")"), about, after_long_help = config::help_text(), after_help = "Run with --help to list the environment variables.")]
 pub struct Cli {

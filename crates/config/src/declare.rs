@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! CACHE_TTL cache_ttl: Positive<Duration>, default "5m",
-//!     "How long a cached user lives.";
+//!     "How long a cached entry lives.";
 //! ```
 //!
 //! that is: the name; the same name in lower case, which is the Rust field

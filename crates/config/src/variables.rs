@@ -93,7 +93,7 @@ settings! {
     REDIS_TLS_KEY_FILE redis_tls_key_file: PathBuf, optional,
         "PEM private key of REDIS_TLS_CERT_FILE.";
     CACHE_TTL cache_ttl: Positive<Duration>, default "5m",
-        "How long a cached user lives.";
+        "How long a cached entry lives.";
     CACHE_TIMEOUT cache_timeout: Positive<Duration>, default "50ms",
         "Most latency one cache call may add; a slower or failed call counts as a miss.";
     CACHE_KEY_PREFIX cache_key_prefix: KeyPrefix, default "bulkhead",

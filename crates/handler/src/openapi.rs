@@ -15,10 +15,10 @@ use crate::problem::{FieldError, Problem};
 #[openapi(
     info(
         title = "bulkhead",
-        description = "Users API. Every error is an RFC 9457 `application/problem+json` body. \
+        description = "Every error is an RFC 9457 `application/problem+json` body. \
             Operations need a bearer JWT access token with the scopes listed on each \
-            (`users:read` to read, `users:write` to change); a deployment without an \
-            identity provider leaves them open.",
+            (`<resource>:read` to read, `<resource>:write` to change); a deployment \
+            without an identity provider leaves them open.",
     ),
     components(schemas(Problem, FieldError)),
     modifiers(&BearerScheme),

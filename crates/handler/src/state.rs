@@ -9,7 +9,7 @@ use service::users::UserService;
 use crate::auth::Auth;
 
 /// What handlers can reach. Each handler extracts only the part it needs
-/// (`State<Arc<UserService>>`), through [`FromRef`].
+/// (its resource's service, `State<Arc<…Service>>`), through [`FromRef`].
 #[derive(Debug, Clone, FromRef)]
 pub struct AppState {
     /// The user use cases.

@@ -1,8 +1,9 @@
 //! Adapters from the service's ports to PostgreSQL (sqlx) and Redis.
 //!
 //! This is the only crate that knows sqlx and redis. It implements the
-//! traits in `service::users` and maps driver errors to the service's
-//! `StoreError`/`CacheError`; it holds no business rules.
+//! ports of `service` (each resource's store, the outbox, the caches) and
+//! maps driver errors to the service's `StoreError`/`CacheError`; it holds
+//! no business rules.
 //!
 //! # Layout
 //! - [`database`]: the pool, migrations, and the driver-error mapping.

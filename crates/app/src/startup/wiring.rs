@@ -34,12 +34,13 @@ pub(super) fn wire(
     telemetry: &Telemetry,
 ) -> anyhow::Result<Application> {
     let pool = database::pool(&settings.database)?;
-    let store = Arc::new(PgUserStore::new(pool.clone()));
     let mut checks: Vec<Arc<dyn DependencyCheck>> = vec![Arc::new(PostgresCheck::new(
         &settings.database,
         settings.health.timeout,
     )?)];
     let mut breakers = Vec::new();
+    // The Redis connection every cache shares, its readiness check, and the
+    // guard every cache call passes.
     let cache = match &settings.cache {
         None => None,
         Some(c) => {
@@ -47,8 +48,7 @@ pub(super) fn wire(
             checks.push(Arc::new(redis.check()));
             let guard = Arc::new(cache_guard(c, Arc::new(redis.clone())));
             breakers.push(guard.breaker());
-            let cache: Arc<dyn UserCache> = Arc::new(RedisUserCache::new(redis));
-            Some((cache, guard))
+            Some((redis, guard))
         }
     };
     let cache_guard = cache.as_ref().map(|(_, guard)| Arc::clone(guard));
@@ -69,8 +69,15 @@ pub(super) fn wire(
             )
             .with_breakers(breakers),
     );
-    let users =
-        Arc::new(UserService::new(store, cache).with_idempotency_ttl(settings.idempotency.ttl));
+    // The users example: its store, its read cache and its service.
+    let user_cache = cache.map(|(redis, guard)| {
+        let users: Arc<dyn UserCache> = Arc::new(RedisUserCache::new(redis));
+        (users, guard)
+    });
+    let users = Arc::new(
+        UserService::new(Arc::new(PgUserStore::new(pool.clone())), user_cache)
+            .with_idempotency_ttl(settings.idempotency.ttl),
+    );
     let (auth, keys) = auth::wire(settings.auth.as_ref(), listener.local_addr()?)?;
     let router = handler::router(
         AppState {

@@ -44,8 +44,8 @@ pub const HISTOGRAM_BUCKETS: &[(&str, &[f64])] = &[
             2.0, 2.5,
         ],
     ),
-    // Handling one outbox event: loading the user and recording the
-    // outcome take milliseconds; the delivery attempt is cut at
+    // Handling one outbox event: claiming it and recording the outcome
+    // take milliseconds; the delivery attempt is cut at
     // WEBHOOK_TIMEOUT (5 s), so a timed-out attempt ends in (5, 7.5].
     (
         "worker_task_duration_seconds",
