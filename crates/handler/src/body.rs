@@ -12,7 +12,7 @@ use crate::problem::FieldError;
 
 /// A member that is present: `Some(None)` when it is `null`. With
 /// `#[serde(default)]`, a missing member stays `None`.
-pub(crate) fn present<'de, D: Deserializer<'de>>(
+pub fn present<'de, D: Deserializer<'de>>(
     deserializer: D,
 ) -> Result<Option<Option<String>>, D::Error> {
     Option::<String>::deserialize(deserializer).map(Some)
@@ -20,7 +20,7 @@ pub(crate) fn present<'de, D: Deserializer<'de>>(
 
 /// Parses a member that may be missing (`None`), recording what is wrong
 /// with it; `null` is wrong.
-pub(crate) fn field<T, E: ToString>(
+pub fn field<T, E: ToString>(
     errors: &mut Vec<FieldError>,
     name: &str,
     member: &Option<Option<String>>,
@@ -40,7 +40,7 @@ pub(crate) fn field<T, E: ToString>(
 }
 
 /// Records "is required" for each of `members` that is missing.
-pub(crate) fn require(errors: &mut Vec<FieldError>, members: &[(&str, &Option<Option<String>>)]) {
+pub fn require(errors: &mut Vec<FieldError>, members: &[(&str, &Option<Option<String>>)]) {
     for (name, member) in members {
         if member.is_none() {
             errors.push(FieldError::new(*name, "is required"));

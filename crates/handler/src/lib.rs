@@ -22,7 +22,7 @@
 //!   document (request, item, body, auth and server errors).
 //! - [`extract`]: `Json`/`Query`/`Path` wrappers whose rejections are
 //!   problems, and the `{id}` path segment as a UUID.
-//! - `body`: a JSON body read member by member, every problem reported.
+//! - [`body`]: a JSON body read member by member, every problem reported.
 //! - [`paging`]: the `limit`/`cursor` query and `next_cursor` every list
 //!   shares.
 //! - [`idempotency`]: the `Idempotency-Key` header and stored answers.
@@ -32,7 +32,7 @@
 
 pub mod admin;
 pub mod auth;
-mod body;
+pub mod body;
 mod cors;
 pub mod error;
 pub mod extract;

@@ -68,7 +68,7 @@ fn cursor_schema() -> Object {
 
 /// `next_cursor` of a page body: what [`Cursor::encode`] writes, or
 /// `null`. Use as `#[schema(schema_with = next_cursor_schema, required = true)]`.
-pub(crate) fn next_cursor_schema() -> Object {
+pub fn next_cursor_schema() -> Object {
     cursor_text([Type::String, Type::Null].into_iter().collect())
         .description(Some(
             "Pass as `cursor` to get the next page; `null` on the last page.",

@@ -17,7 +17,7 @@
 //!   renews.
 //! - [`cache`]: [`RedisUserCache`](cache::RedisUserCache), the versioned
 //!   read cache of users.
-//! - `transaction`: the PostgreSQL transaction every resource's
+//! - [`transaction`]: the PostgreSQL transaction every resource's
 //!   transaction port is implemented on (outbox events and idempotency keys
 //!   included).
 //! - `tls`: the TLS files both connections read, checked at start-up.
@@ -28,5 +28,5 @@ pub mod idempotency;
 pub mod outbox;
 pub mod redis;
 mod tls;
-mod transaction;
+pub mod transaction;
 pub mod users;

@@ -13,18 +13,24 @@ use sqlx::{PgConnection, Postgres, Transaction};
 use crate::database::store_error;
 
 /// One PostgreSQL transaction; rolled back when dropped uncommitted.
-pub(crate) struct PgTransaction {
+pub struct PgTransaction {
     tx: Transaction<'static, Postgres>,
+}
+
+impl std::fmt::Debug for PgTransaction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgTransaction").finish_non_exhaustive()
+    }
 }
 
 impl PgTransaction {
     /// Wraps a begun transaction.
-    pub(crate) const fn new(tx: Transaction<'static, Postgres>) -> Self {
+    pub const fn new(tx: Transaction<'static, Postgres>) -> Self {
         Self { tx }
     }
 
     /// The connection the resource's statements run on.
-    pub(crate) fn conn(&mut self) -> &mut PgConnection {
+    pub fn conn(&mut self) -> &mut PgConnection {
         &mut self.tx
     }
 
@@ -32,7 +38,7 @@ impl PgTransaction {
     /// outcome; it is reported as unavailable, and a retry meets the unique
     /// constraints rather than writing twice.
     #[tracing::instrument(name = "db.commit", skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
-    pub(crate) async fn commit_tx(self) -> Result<(), StoreError> {
+    pub async fn commit_tx(self) -> Result<(), StoreError> {
         self.tx.commit().await.map_err(|e| store_error(e, None))
     }
 }
