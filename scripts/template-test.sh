@@ -146,11 +146,40 @@ grep -q "\"${snake}_test_{}\"" "$project/crates/app/tests/api/helpers/database.r
 step "Cargo.lock is current for the renamed package (cargo metadata --locked)"
 (cd "$project" && cargo metadata --locked --format-version 1 >/dev/null)
 
-step "make lint in $project"
-(cd "$project" && make lint PG_SERVER="$PG_SERVER" REDIS_URL_LOCAL="$REDIS_URL_LOCAL" TOOLS_DIR="$TOOLS_DIR")
+in_project() { (cd "$project" && make "$@" PG_SERVER="$PG_SERVER" REDIS_URL_LOCAL="$REDIS_URL_LOCAL" TOOLS_DIR="$TOOLS_DIR"); }
 
-step "make test in $project"
-(cd "$project" && make test PG_SERVER="$PG_SERVER" REDIS_URL_LOCAL="$REDIS_URL_LOCAL" TOOLS_DIR="$TOOLS_DIR")
+# The project is checked as a user takes it: with a resource of their own
+# added, then without the example. The first lint and test also cover the
+# project as generated, since adding a resource changes none of its tests.
+step "make resource NAME=orders in $project"
+in_project resource NAME=orders
+# scripts/resource/files is the sample the command copies from.
+leftover=$(grep -r -n -i -E 'widgets?' --exclude-dir=.git --exclude-dir=target "$project" |
+    grep -v "^$project/scripts/resource/files/" || true)
+[[ -z $leftover ]] || fail "the new resource still names the sample it was copied from:"$'\n'"$leftover"
+[[ -f $project/crates/service/src/orders.rs && -f $project/crates/app/tests/api/orders.rs ]] ||
+    fail "make resource wrote no orders module or tests"
+
+step "make lint in $project (with orders)"
+in_project lint
+
+step "make test in $project (with orders)"
+in_project test
+
+step "make drop-example in $project"
+in_project drop-example
+# What names the example: its types, its table and routes, its events.
+example='\busers\b|\bUsers\b|\bUser[A-Z][A-Za-z]*|\buser\.(created|updated|deleted)\b|\buser_id\b'
+named=$(grep -r -n -E "$example" --include='*.rs' --include='*.sql' \
+    --exclude-dir=.git --exclude-dir=target "$project" || true)
+[[ -z $named ]] || fail "Rust or SQL files still name the users example:"$'\n'"$named"
+[[ -f $project/crates/service/src/orders.rs ]] || fail "make drop-example removed the orders resource"
+
+step "make lint in $project (without the example)"
+in_project lint
+
+step "make test in $project (without the example)"
+in_project test
 
 step "the binary is $name and says so"
 bin=$CARGO_TARGET_DIR/debug/$name

@@ -195,6 +195,42 @@ EDITS = {
         )
     ],
     "mk/resource.mk": [remove_to_end(".PHONY: drop-example")],
+    # A new project has shipped no migration yet, so the ones the example
+    # shaped can lose what concerned it: the data migration that filled
+    # users' events in, and the users in comments.
+    "migrations/20261123000001_outbox_event_payload.up.sql": [
+        remove_block(
+            "-- Until now the worker loaded the user at delivery time. Events written",
+            "    EXECUTE FUNCTION outbox_events_fill_payload();",
+        )
+    ],
+    "migrations/20261123000001_outbox_event_payload.down.sql": [
+        remove_lines(
+            "-- Back to events that carry only the user's id. The previous release",
+            "-- knows only `user.created` and cannot read the other types: they are",
+            "-- removed with the data they carried.",
+            "DROP TRIGGER outbox_events_fill_payload ON outbox_events;",
+            "DROP FUNCTION outbox_events_fill_payload();",
+            "DROP FUNCTION outbox_user_payload(uuid);",
+            "DELETE FROM outbox_events WHERE event_type <> 'user.created';",
+        )
+    ],
+    "migrations/20261122000002_create_outbox_events.up.sql": [
+        replace_line(
+            "    event_type      text        NOT NULL,           -- e.g. user.created",
+            "    event_type      text        NOT NULL,           -- e.g. order.created",
+        ),
+        replace_line(
+            "    aggregate_id    uuid        NOT NULL,           -- the user; loaded at delivery",
+            "    aggregate_id    uuid        NOT NULL,           -- what it happened to",
+        ),
+    ],
+    "migrations/20261123000002_create_idempotency_keys.up.sql": [
+        replace_line(
+            "-- the effect does. Keys are scoped by operation (e.g. users.create).",
+            "-- the effect does. Keys are scoped by operation (e.g. orders.create).",
+        )
+    ],
     ".ci/run": [remove_lines('log "make faults"', "make faults")],
     "bench/run.sh": [
         remove_lines(

@@ -63,9 +63,9 @@ pub fn describe_metrics() {
 /// (`GET`, `HEAD`, `OPTIONS`), `write` for every other one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RouteScopes {
-    /// Needed to read, e.g. `users:read`.
+    /// Needed to read, e.g. `orders:read`.
     pub read: &'static str,
-    /// Needed to change anything, e.g. `users:write`.
+    /// Needed to change anything, e.g. `orders:write`.
     pub write: &'static str,
 }
 

@@ -259,10 +259,10 @@ mod tests {
         assert_eq!(known_method(&purge), None);
         // Methods are case-sensitive: `get` is not `GET`.
         assert_eq!(known_method(&Method::from_bytes(b"get").unwrap()), None);
-        assert_eq!(span_name(None, Some("/users")), "HTTP /users");
+        assert_eq!(span_name(None, Some("/orders")), "HTTP /orders");
         assert_eq!(
-            span_name(Some("GET"), Some("/users/{id}")),
-            "GET /users/{id}"
+            span_name(Some("GET"), Some("/orders/{id}")),
+            "GET /orders/{id}"
         );
         assert_eq!(span_name(Some("GET"), None), "GET");
         assert_eq!(span_name(None, None), "HTTP");
@@ -271,7 +271,7 @@ mod tests {
     #[test]
     fn the_scheme_is_the_one_a_proxy_saw_or_plain_http() {
         let request = |proto: Option<&str>| {
-            let mut builder = Request::builder().uri("/users");
+            let mut builder = Request::builder().uri("/orders");
             if let Some(proto) = proto {
                 builder = builder.header("x-forwarded-proto", proto);
             }
@@ -282,7 +282,7 @@ mod tests {
         assert_eq!(url_scheme(&request(Some("HTTPS, http"))), "https");
         assert_eq!(url_scheme(&request(Some("gopher"))), "http");
         let absolute = Request::builder()
-            .uri("https://api.example.com/users")
+            .uri("https://api.example.com/orders")
             .body(Body::empty())
             .unwrap();
         assert_eq!(url_scheme(&absolute), "https");

@@ -1,8 +1,8 @@
 //! [`PgTransaction`]: one PostgreSQL transaction, the type every resource's
 //! transaction port is implemented on. It writes outbox events and claims
 //! idempotency keys itself, so a resource's store only adds its own
-//! statements (`impl UserTransaction for PgTransaction` in `users.rs`, whose
-//! `commit` calls [`PgTransaction::commit_tx`]).
+//! statements: it implements its transaction port on this type, and its
+//! `commit` calls [`PgTransaction::commit_tx`].
 
 use async_trait::async_trait;
 use service::idempotency::{Claim, IdempotencyWriter, KeyedRequest, StoredAnswer};

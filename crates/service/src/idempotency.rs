@@ -94,7 +94,7 @@ pub struct StoredAnswer {
 pub struct KeyedRequest {
     /// The key.
     pub key: IdempotencyKey,
-    /// The operation it is for, e.g. `users.create`.
+    /// The operation it is for, e.g. `orders.create`.
     pub operation: &'static str,
     /// Its input's digest.
     pub fingerprint: Fingerprint,

@@ -7,8 +7,8 @@
 //! no line or paragraph separators (Zl, Zp). `FORBIDDEN` lists them once;
 //! [`display_text`] checks against it and [`display_text_pattern`] spells
 //! the same rule as the regular expression the OpenAPI document carries, so
-//! the two cannot drift. A resource's name type (`UserName`) wraps them with
-//! its own length.
+//! the two cannot drift. Each resource's name type wraps them with its own
+//! length.
 
 /// Every character of the general categories Cc, Cf, Zl and Zp (Unicode 18,
 /// checked against `unicode-properties` for every `char` by a test), as

@@ -142,7 +142,7 @@ pub(super) struct RedrivenCount {
     redriven: u64,
 }
 
-/// `POST /admin/outbox/redrive?type=user.created&from=..&before=..`: every
+/// `POST /admin/outbox/redrive?type=order.created&from=..&before=..`: every
 /// dead event matching all the given conditions (all dead events without
 /// any) back to pending, in one statement. Answers how many.
 pub(super) async fn redrive_matching(

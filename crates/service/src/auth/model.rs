@@ -121,15 +121,15 @@ mod tests {
 
     #[test]
     fn scopes_are_split_on_spaces_and_compared_exactly() {
-        let scopes = Scopes::parse("users:read  users:write openid");
-        assert!(scopes.contains("users:read"));
-        assert!(scopes.contains("users:write"));
-        assert!(!scopes.contains("Users:read"));
-        assert!(!scopes.contains("users"));
+        let scopes = Scopes::parse("orders:read  orders:write openid");
+        assert!(scopes.contains("orders:read"));
+        assert!(scopes.contains("orders:write"));
+        assert!(!scopes.contains("Orders:read"));
+        assert!(!scopes.contains("orders"));
         assert!(!scopes.contains(""));
         assert_eq!(
             scopes.iter().collect::<Vec<_>>(),
-            ["openid", "users:read", "users:write"]
+            ["openid", "orders:read", "orders:write"]
         );
         assert_eq!(Scopes::parse("").iter().count(), 0);
     }

@@ -34,7 +34,7 @@ impl fmt::Display for EventId {
 }
 
 /// What happened, as receivers see it in `type`: lower-case dotted words
-/// such as `user.created`. Any service names its own; the worker sends
+/// such as `order.created`. Any service names its own; the worker sends
 /// whatever was written and knows none of them.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct EventType(Cow<'static, str>);
@@ -51,7 +51,7 @@ impl EventType {
     /// Longest name accepted.
     pub const MAX_LEN: usize = 100;
 
-    /// A name written in code, e.g. `EventType::from_static("user.created")`.
+    /// A name written in code, e.g. `EventType::from_static("order.created")`.
     /// Not checked here (it is a constant); each service's tests parse its
     /// names with [`EventType::parse`].
     pub const fn from_static(name: &'static str) -> Self {
@@ -77,7 +77,7 @@ impl EventType {
         }
     }
 
-    /// The wire name, e.g. `user.created`.
+    /// The wire name, e.g. `order.created`.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -99,7 +99,7 @@ pub enum EventStatus {
     /// Given up: rejected, or out of attempts. Kept and re-drivable.
     Dead,
     /// Nothing was delivered: events written before events carried their
-    /// data, whose user was deleted first. No longer written.
+    /// data, whose row was deleted first. No longer written.
     Skipped,
 }
 
@@ -131,7 +131,7 @@ pub struct NewEvent {
     pub id: EventId,
     /// What happened.
     pub event_type: EventType,
-    /// What it happened to (e.g. the user's id), for listing and tracing.
+    /// What it happened to (e.g. the order's id), for listing and tracing.
     pub aggregate_id: Uuid,
     /// The `data` object receivers get.
     pub payload: serde_json::Map<String, serde_json::Value>,
@@ -185,7 +185,7 @@ pub struct OutboxEvent {
 pub struct WebhookMessage {
     /// The `webhook-id`: stable across retries.
     pub id: EventId,
-    /// The `type`, e.g. `user.created`.
+    /// The `type`, e.g. `order.created`.
     pub event_type: EventType,
     /// The event's time (`timestamp` in the body).
     pub timestamp: OffsetDateTime,
@@ -199,21 +199,21 @@ mod tests {
 
     #[test]
     fn event_type_names() {
-        for good in ["user.created", "order.line_item.added", "a.b", "v2.thing9"] {
+        for good in ["order.created", "order.line_item.added", "a.b", "v2.thing9"] {
             assert_eq!(EventType::parse(good).unwrap().as_str(), good);
         }
         let long = format!("a.{}", "b".repeat(EventType::MAX_LEN));
         for bad in [
             "",
-            "user",
-            "User.created",
-            "user..created",
-            ".user",
-            "user.",
-            "user.9x",
-            "user created",
-            "user.créé",
-            "user-created.x",
+            "order",
+            "Order.created",
+            "order..created",
+            ".order",
+            "order.",
+            "order.9x",
+            "order created",
+            "order.créé",
+            "order-created.x",
             &long,
         ] {
             assert_eq!(
