@@ -82,8 +82,11 @@ clippy: ## clippy on every target, warnings denied
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 .PHONY: sqlx-db
-sqlx-db: tool-sqlx ## Create and migrate the database the sqlx check uses
-	DATABASE_URL=$(SQLX_DATABASE_URL) $(CARGO) sqlx database setup --source migrations
+sqlx-db: tool-sqlx ## Create the database the sqlx check uses, afresh, and migrate it
+	@# A scratch database: made anew each time, so a migration that was
+	@# removed or rewritten (make drop-example) or another branch's leaves
+	@# nothing behind that the migrations no longer know.
+	DATABASE_URL=$(SQLX_DATABASE_URL) $(CARGO) sqlx database reset -y --source migrations
 
 .PHONY: sqlx-check
 sqlx-check: sqlx-db ## Fail when the committed .sqlx/ query data is stale

@@ -15,7 +15,5 @@ resource: ## Add a CRUD resource: make resource NAME=orders [SINGULAR=order] (th
 .PHONY: drop-example
 drop-example: tool-sqlx ## Remove the users example: code, migration, tests, docs (then make lint test)
 	$(PYTHON) scripts/resource/drop_example.py
-	@# The sqlx check's database still records the users migration.
-	DATABASE_URL=$(SQLX_DATABASE_URL) $(CARGO) sqlx database drop -y
 	$(CARGO) fmt --all
 	$(MAKE) prepare

@@ -153,9 +153,8 @@ in_project() { (cd "$project" && make "$@" PG_SERVER="$PG_SERVER" REDIS_URL_LOCA
 # project as generated, since adding a resource changes none of its tests.
 step "make resource NAME=orders in $project"
 in_project resource NAME=orders
-# scripts/resource/files is the sample the command copies from.
-leftover=$(grep -r -n -i -E 'widgets?' --exclude-dir=.git --exclude-dir=target "$project" |
-    grep -v "^$project/scripts/resource/files/" || true)
+# The sample it copies from is `widgets` (scripts/resource/files).
+leftover=$(grep -r -n -i -E 'widgets?' "$project/crates" "$project/migrations" || true)
 [[ -z $leftover ]] || fail "the new resource still names the sample it was copied from:"$'\n'"$leftover"
 [[ -f $project/crates/service/src/orders.rs && -f $project/crates/app/tests/api/orders.rs ]] ||
     fail "make resource wrote no orders module or tests"

@@ -36,6 +36,8 @@ DELETE = [
     "crates/app/tests/faults",
     "mk/faults.mk",
     "bench/delivery",
+    # The fault suite's support crate: nothing else uses it.
+    "crates/testkit",
     # Nothing is left to drop.
     "scripts/resource/drop_example.py",
 ]
@@ -192,8 +194,10 @@ EDITS = {
         replace_line(
             'members = ["crates/*", "bench/bare", "bench/delivery"]',
             'members = ["crates/*", "bench/bare"]',
-        )
+        ),
+        remove_lines('testkit = { path = "crates/testkit" }'),
     ],
+    "crates/app/Cargo.toml": [remove_lines("testkit.workspace = true")],
     "mk/resource.mk": [remove_to_end(".PHONY: drop-example")],
     # A new project has shipped no migration yet, so the ones the example
     # shaped can lose what concerned it: the data migration that filled
@@ -230,6 +234,13 @@ EDITS = {
             "-- the effect does. Keys are scoped by operation (e.g. users.create).",
             "-- the effect does. Keys are scoped by operation (e.g. orders.create).",
         )
+    ],
+    ".config/nextest.toml": [
+        remove_block(
+            "# The fault suite (crates/app/tests/faults) drives the release binary under",
+            'default-filter = "not binary(faults)"',
+        ),
+        remove_to_end("[profile.faults]"),
     ],
     ".ci/run": [remove_lines('log "make faults"', "make faults")],
     "bench/run.sh": [
