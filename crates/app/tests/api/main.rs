@@ -48,6 +48,8 @@ mod users_list;
 mod users_metrics;
 mod users_openapi;
 mod users_outbox;
+mod users_pgbouncer;
 mod users_read;
 mod users_security_headers;
+mod users_tls;
 mod users_update;
