@@ -259,6 +259,7 @@ impl OutboxStore for PgOutboxStore {
         .await
     }
 
+    #[tracing::instrument(name = "db.outbox.list", skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
     async fn list(
         &self,
         status: Option<EventStatus>,
@@ -282,6 +283,7 @@ impl OutboxStore for PgOutboxStore {
         Ok(rows.into_iter().map(OutboxEvent::from).collect())
     }
 
+    #[tracing::instrument(name = "db.outbox.redrive", skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
     async fn redrive(&self, id: EventId) -> Result<bool, StoreError> {
         self.update_one(sqlx::query!(
             "UPDATE outbox_events
@@ -293,6 +295,7 @@ impl OutboxStore for PgOutboxStore {
         .await
     }
 
+    #[tracing::instrument(name = "db.outbox.redrive_matching", skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
     async fn redrive_matching(&self, filter: &RedriveFilter) -> Result<u64, StoreError> {
         let mut tx = self.pool.begin().await?;
         let result = sqlx::query!(
