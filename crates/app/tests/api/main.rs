@@ -36,6 +36,9 @@ mod traces;
 mod webhook_receiver;
 
 // The users example; `make drop-example` deletes these with it.
+mod users_auth;
+mod users_auth_logs;
+mod users_auth_provider;
 mod users_cache;
 mod users_cache_faults;
 mod users_contract;
