@@ -405,18 +405,3 @@ pub fn challenge(response: &reqwest::Response) -> String {
         .unwrap()
         .to_owned()
 }
-
-/// The value of the series of `name` carrying every label of `labels`,
-/// whatever their order.
-pub fn series_value(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
-    text.lines().find_map(|line| {
-        let rest = line.strip_prefix(name)?.strip_prefix('{')?;
-        let (inside, value) = rest.split_once("} ")?;
-        let found: Vec<&str> = inside.split(',').collect();
-        labels
-            .iter()
-            .all(|(k, v)| found.contains(&format!("{k}=\"{v}\"").as_str()))
-            .then(|| value.trim().parse().ok())
-            .flatten()
-    })
-}
