@@ -1,7 +1,8 @@
 //! Headers every response carries for the browser's sake:
 //! `X-Content-Type-Options: nosniff` on every listener and route, errors
 //! included. (`Cache-Control: no-store` is set on the resources' answers
-//! only, so each resource's tests check it.)
+//! only: the handler crate's router tests check the layer around a route
+//! of their own, and each resource's tests check it on its routes.)
 
 use reqwest::{Response, StatusCode, header};
 

@@ -2,7 +2,9 @@
 //! stack and the API limits, around a JSON echo route made for the purpose
 //! (the same extractor every resource's handlers take): bad JSON `400`,
 //! a body that is not JSON `415`, a body over the limit `413` with or
-//! without a `Content-Length`, and a wrong method `405` with `Allow`.
+//! without a `Content-Length`, and a wrong method `405` with `Allow`; and
+//! the `Cache-Control: no-store` every resource's answers carry, errors
+//! included.
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
@@ -17,7 +19,7 @@ use hyper::body::Frame;
 use serde_json::Value;
 use tower::ServiceExt as _;
 
-use super::super::{limited, not_found, shared};
+use super::super::{limited, no_store, not_found, shared};
 use super::LIMITS;
 use crate::extract::Json;
 
@@ -28,7 +30,7 @@ fn app() -> Router {
             post(|Json(body): Json<Value>| async move { Json(body) }).get(|| async { "echo" }),
         )
         .fallback(not_found);
-    shared(limited(routes, LIMITS))
+    shared(limited(no_store(routes), LIMITS))
 }
 
 async fn send(request: Request<Body>) -> (StatusCode, axum::http::HeaderMap, Value) {
@@ -124,4 +126,14 @@ async fn a_wrong_method_is_405_with_allow() {
     let allow = answer.1[header::ALLOW].to_str().unwrap().to_owned();
     assert!(allow.contains("POST") && allow.contains("GET"), "{allow}");
     assert_problem(&answer, StatusCode::METHOD_NOT_ALLOWED);
+}
+
+#[tokio::test]
+async fn every_answer_of_a_resource_says_no_store() {
+    let ok = send(post_echo(Some("application/json"), r#"{"a":1}"#)).await;
+    let refused = send(post_echo(Some("text/plain"), "x")).await;
+    for (what, (status, headers, _)) in [("200", ok), ("415", refused)] {
+        assert!(status.is_success() || status.is_client_error(), "{what}");
+        assert_eq!(headers[header::CACHE_CONTROL], "no-store", "{what}");
+    }
 }
