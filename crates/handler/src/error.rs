@@ -7,6 +7,7 @@ use std::sync::Arc;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use service::auth::TokenError;
+use service::store::StoreError;
 
 use crate::problem::{Cause, FieldError, Problem};
 
@@ -82,6 +83,19 @@ impl From<TokenError> for ApiError {
         match err {
             TokenError::KeysUnavailable => Self::AuthUnavailable,
             refused => Self::InvalidToken(refused),
+        }
+    }
+}
+
+/// A store's failure, for routes that call a store directly (the admin
+/// outbox): a store out of reach is `503` with `Retry-After`, as on every
+/// resource's routes, so an operator's tool retries rather than reports a
+/// bug; anything else is a `500`.
+impl From<StoreError> for ApiError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::Unavailable(_) => Self::Unavailable(err.into()),
+            other => Self::Internal(other.into()),
         }
     }
 }

@@ -57,11 +57,7 @@ pub fn router(state: AppState, limits: HttpLimits, cors: &CorsPolicy) -> Router 
     let (api, spec) = OpenApiRouter::with_openapi(openapi::base())
         .merge(users::router(state.auth.clone()))
         .split_for_parts();
-    // The resources' answers carry personal data: no cache may keep them.
-    let api = api.layer(SetResponseHeaderLayer::overriding(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("no-store"),
-    ));
+    let api = no_store(api);
     // The document describes the service as it runs: an open API has no
     // security requirement for clients to meet.
     let spec = if matches!(state.auth, Auth::Open) {
@@ -79,6 +75,15 @@ pub fn router(state: AppState, limits: HttpLimits, cors: &CorsPolicy) -> Router 
         // Outside the limits: a preflight is answered at once, never shed.
         .layer(tower::util::option_layer(cors.layer()));
     shared(routes)
+}
+
+/// Says `Cache-Control: no-store` on every answer of `routes`: the
+/// resources' answers carry personal data, and no cache may keep them.
+fn no_store<S: Clone + Send + Sync + 'static>(routes: Router<S>) -> Router<S> {
+    routes.layer(SetResponseHeaderLayer::overriding(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("no-store"),
+    ))
 }
 
 /// Applies the API limits (shedding, deadline, body size) to `routes`.

@@ -1,5 +1,7 @@
 //! Running the real binary: start-up, logs, and the ordered shutdown on
-//! SIGTERM, as Kubernetes would drive it.
+//! SIGTERM, as Kubernetes would drive it ([`shutdown`]).
+
+mod shutdown;
 
 use std::net::SocketAddr;
 use std::process::{ExitStatus, Stdio};
@@ -11,7 +13,7 @@ use serde_json::Value;
 use tokio::io::{AsyncBufReadExt as _, BufReader};
 use tokio::process::{Child, Command};
 
-use crate::helpers::{TestDb, http_client, lock_user_row, metric_value, scrape, slowest_get};
+use crate::helpers::{TestDb, http_client, metric_value, scrape, slowest_get};
 
 /// A local address that was free a moment ago.
 pub async fn free_addr() -> SocketAddr {
@@ -185,154 +187,6 @@ impl Binary {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
-
-    /// Locks a user's row (see [`lock_user_row`]).
-    pub async fn lock_user(&self, id: &str) -> sqlx::Transaction<'static, sqlx::Postgres> {
-        lock_user_row(&self.db, id).await
-    }
-
-    /// Waits until some statement is blocked on a lock.
-    pub async fn until_blocked(&self) {
-        let pool = self.db.pool().await;
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let waiting: i64 =
-                sqlx::query_scalar("SELECT count(*) FROM pg_locks WHERE NOT granted")
-                    .fetch_one(&pool)
-                    .await
-                    .unwrap();
-            if waiting > 0 {
-                return;
-            }
-            assert!(Instant::now() < deadline, "the request never blocked");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-
-    pub async fn create_user(&self, email: &str) -> String {
-        let response = self
-            .client
-            .post(self.url("/api/v1/users"))
-            .json(&serde_json::json!({ "email": email, "name": "Slow" }))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), StatusCode::CREATED);
-        let body: Value = response.json().await.unwrap();
-        body["id"].as_str().unwrap().to_owned()
-    }
-}
-
-/// A PATCH that will block on the locked row, sent in the background.
-fn slow_patch(binary: &Binary, id: &str) -> tokio::task::JoinHandle<reqwest::Result<StatusCode>> {
-    let request = binary
-        .client
-        .patch(binary.url(&format!("/api/v1/users/{id}")))
-        .json(&serde_json::json!({ "name": "Patched during shutdown" }));
-    tokio::spawn(async move { request.send().await.map(|r| r.status()) })
-}
-
-#[tokio::test]
-async fn sigterm_fails_readiness_then_drains_in_flight_requests_and_exits_0() {
-    let mut binary = Binary::start(
-        &[
-            ("SHUTDOWN_DELAY", "1s"),
-            ("SHUTDOWN_TIMEOUT", "15s"),
-            ("DATABASE_STATEMENT_TIMEOUT", "9s"),
-        ],
-        Stdout::Collect,
-    )
-    .await;
-    let id = binary.create_user("drain@example.com").await;
-    let lock = binary.lock_user(&id).await;
-    let patch = slow_patch(&binary, &id);
-    binary.until_blocked().await;
-
-    binary.signal("TERM");
-    binary
-        .until_status("/readyz", StatusCode::SERVICE_UNAVAILABLE)
-        .await;
-    assert_eq!(
-        binary.get("/healthz").await.unwrap().status(),
-        StatusCode::OK
-    );
-
-    // After SHUTDOWN_DELAY the listener closes while the request is still
-    // in flight.
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while tokio::net::TcpStream::connect(binary.addr).await.is_ok() {
-        assert!(Instant::now() < deadline, "new connections still accepted");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert!(
-        !patch.is_finished(),
-        "the slow request must still be in flight"
-    );
-
-    lock.rollback().await.unwrap();
-    assert_eq!(patch.await.unwrap().unwrap(), StatusCode::OK);
-    let status = binary.exit(Duration::from_secs(10)).await;
-    assert_eq!(status.code(), Some(0), "{}", binary.lines().join("\n"));
-    for step in [
-        "shutdown 3/5: every in-flight request finished",
-        "shutdown 5/5",
-    ] {
-        assert!(
-            binary.lines().iter().any(|l| l.contains(step)),
-            "no `{step}` log line:\n{}",
-            binary.lines().join("\n")
-        );
-    }
-}
-
-#[tokio::test]
-async fn a_request_outliving_the_shutdown_deadline_is_cut_off_and_exit_is_1() {
-    let mut binary = Binary::start(
-        &[
-            ("SHUTDOWN_DELAY", "0s"),
-            ("SHUTDOWN_TIMEOUT", "1s"),
-            ("DATABASE_STATEMENT_TIMEOUT", "9s"),
-        ],
-        Stdout::Collect,
-    )
-    .await;
-    let id = binary.create_user("cut@example.com").await;
-    let lock = binary.lock_user(&id).await;
-    let patch = slow_patch(&binary, &id);
-    binary.until_blocked().await;
-
-    let signalled = Instant::now();
-    binary.signal("TERM");
-    let status = binary.exit(Duration::from_secs(10)).await;
-    let took = signalled.elapsed();
-    assert_eq!(status.code(), Some(1));
-    // The deadline (1 s) plus a small margin.
-    assert!(took < Duration::from_secs(3), "exit took {took:?}");
-    assert!(
-        patch.await.unwrap().is_err(),
-        "the cut-off request got no response"
-    );
-    binary
-        .until_event(
-            "shutdown 3/5: SHUTDOWN_TIMEOUT passed; connections with requests still in flight were cut off",
-            |e| e["connections"] == 1,
-        )
-        .await;
-    lock.rollback().await.unwrap();
-}
-
-#[tokio::test]
-async fn a_second_signal_exits_at_once_with_1() {
-    let mut binary = Binary::start(&[("SHUTDOWN_DELAY", "30s")], Stdout::Collect).await;
-    binary.signal("TERM");
-    binary
-        .until_status("/readyz", StatusCode::SERVICE_UNAVAILABLE)
-        .await;
-    let signalled = Instant::now();
-    binary.signal("INT");
-    let status = binary.exit(Duration::from_secs(5)).await;
-    assert_eq!(status.code(), Some(1));
-    assert!(signalled.elapsed() < Duration::from_secs(2));
 }
 
 #[tokio::test]
@@ -341,7 +195,7 @@ async fn access_logs_are_json_with_request_fields_and_never_show_credentials() {
     let send = |request_id: &'static str| {
         binary
             .client
-            .get(binary.url("/api/v1/users"))
+            .get(binary.url("/openapi.json"))
             .header("x-request-id", request_id)
             .header("authorization", "Bearer top-secret-token")
             .header("cookie", "session=top-secret-cookie")
@@ -369,8 +223,8 @@ async fn access_logs_are_json_with_request_fields_and_never_show_credentials() {
         .await;
     assert_eq!(line["level"], "INFO");
     assert_eq!(line["http.request.method"], "GET");
-    assert_eq!(line["http.route"], "/api/v1/users");
-    assert_eq!(line["url.path"], "/api/v1/users");
+    assert_eq!(line["http.route"], "/openapi.json");
+    assert_eq!(line["url.path"], "/openapi.json");
     assert_eq!(line["http.response.status_code"], 200);
     assert!(line["latency_ms"].is_number(), "{line}");
     // Each fact once, and no span bookkeeping.
@@ -438,7 +292,7 @@ async fn a_stalled_stdout_drops_log_lines_instead_of_slowing_requests() {
         Stdout::Stalled,
     )
     .await;
-    let slowest = slowest_get(&binary.client, &binary.url("/api/v1/users"), 1500).await;
+    let slowest = slowest_get(&binary.client, &binary.url("/openapi.json"), 1500).await;
     assert!(
         slowest < Duration::from_secs(2),
         "slowest request took {slowest:?}"

@@ -1,246 +1,209 @@
-//! The read cache: cache-aside on `GET /api/v1/users/{id}`, never stale after
-//! a write, and never the cause of an error or of unbounded latency.
+//! The cache infrastructure without any resource's cache: the shared Redis
+//! connection's readiness check (up, off, closed port, hung, gone and
+//! back), and against real Redis the epoch a reset renews and the guard
+//! around every cache call (its timeout, and trust regained only through
+//! a reset after a failed invalidation).
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use redis::AsyncCommands as _;
 use reqwest::StatusCode;
-use serde_json::{Value, json};
+use serde_json::Value;
+use service::breaker::Breaker;
+use service::cache::{CacheError, CacheGuard, CacheReset as _};
+use tokio_util::sync::CancellationToken;
 
-use crate::helpers::{
-    BlackHole, Cache, Proxy, TestApp, UsersApi as _, assert_problem, closed_port, redis_url,
-    server_addr,
-};
+use crate::helpers::{BlackHole, Cache, Proxy, TestApp, redis_url, server_addr};
 
-#[tokio::test]
-async fn a_read_fills_the_cache_and_later_reads_are_served_from_it() {
-    let app = TestApp::spawn().await;
-    let user = app.create_user("cached@example.com", "Cached").await;
-    let id = user["id"].as_str().unwrap();
-    let path = format!("/api/v1/users/{id}");
-    let mut redis = app.redis().await;
-
-    assert!(
-        app.cached_user(id).await.is_none(),
-        "creation does not fill the cache"
-    );
-    // The first read finds no epoch yet and starts one; the next fills.
-    for _ in 0..2 {
-        assert_eq!(app.get(&path).await.json::<Value>().await.unwrap(), user);
-    }
-    assert_eq!(
-        app.cached_user(id).await.as_ref(),
-        Some(&user),
-        "the read filled the cache"
-    );
-    let ttl: i64 = redis.pttl(app.cache_key(id)).await.unwrap();
-    assert!(ttl > 0, "entries expire");
-
-    // Change the row behind the service's back: the next read still comes
-    // from the cache, which proves the cache is what answers.
-    let pool = app.db.pool().await;
-    sqlx::query("UPDATE users SET name = 'Changed behind the back' WHERE id = $1::uuid")
-        .bind(id)
-        .execute(&pool)
-        .await
-        .unwrap();
-    let fetched: Value = app.get(&path).await.json().await.unwrap();
-    assert_eq!(fetched["name"], "Cached");
-}
-
-#[tokio::test]
-async fn reads_after_patch_and_delete_are_never_stale() {
-    let app = TestApp::spawn().await;
-    let user = app.create_user("fresh@example.com", "v0").await;
-    let path = format!("/api/v1/users/{}", user["id"].as_str().unwrap());
-    assert_eq!(app.get(&path).await.status(), StatusCode::OK); // cached
-
-    for version in 1..=5 {
-        let name = format!("v{version}");
-        let patched = app.patch_json(&path, &json!({ "name": name })).await;
-        assert_eq!(patched.status(), StatusCode::OK);
-        // Twice: the first read refills the cache, the second reads it.
-        for _ in 0..2 {
-            let fetched: Value = app.get(&path).await.json().await.unwrap();
-            assert_eq!(fetched["name"], name);
-        }
-    }
-
-    assert_eq!(app.delete(&path).await.status(), StatusCode::NO_CONTENT);
-    assert_problem(app.get(&path).await, StatusCode::NOT_FOUND).await;
-}
-
-#[tokio::test]
-async fn a_fill_older_than_an_invalidation_is_refused() {
-    // The race cache-aside is known for: a reader loads the row, a writer
-    // commits and invalidates, then the reader fills the cache with the old
-    // row. The versioned cache refuses that fill.
-    let app = TestApp::spawn().await;
-    let user = app.create_user("race@example.com", "Old").await;
-    let id = user["id"].as_str().unwrap();
-    let path = format!("/api/v1/users/{id}");
-    // Two reads: the first starts the epoch, the second caches the user.
-    for _ in 0..2 {
-        assert_eq!(app.get(&path).await.status(), StatusCode::OK);
-    }
-
-    let patched: Value = app
-        .patch_json(&path, &json!({ "name": "New" }))
-        .await
-        .json()
-        .await
-        .unwrap();
-    let (epoch, invalidated_at, data) = app.cache_entry(id).await.unwrap();
-    assert!(data.is_empty(), "the invalidation left a marker");
-
-    // Replay the slow reader's late fill with the old row, through the same
-    // script the application uses.
-    let settings = config::Settings::from_vars([
-        ("DATABASE_URL", "postgres://unused@127.0.0.1/unused"),
-        ("REDIS_URL", redis_url().as_str()),
-        ("CACHE_KEY_PREFIX", app.cache_prefix.as_str()),
+/// The cache settings the application would read for `url`, under a key
+/// prefix of the test's own.
+fn cache_settings(url: &str) -> config::CacheSettings {
+    let prefix = format!("test-{}", uuid::Uuid::new_v4().simple());
+    config::Settings::from_vars([
+        ("DATABASE_URL", "postgres://postgres@127.0.0.1:1/unused"),
+        ("REDIS_URL", url),
+        ("CACHE_KEY_PREFIX", prefix.as_str()),
+        ("CACHE_TIMEOUT", "100ms"),
     ])
-    .unwrap();
-    let cache = repository::cache::RedisUserCache::new(
-        repository::redis::RedisCache::new(settings.cache.as_ref().unwrap()).unwrap(),
-    );
-    let old = service::users::User {
-        id: service::users::UserId::from_uuid(id.parse().unwrap()),
-        email: service::users::Email::parse("race@example.com").unwrap(),
-        name: service::users::UserName::parse("Old").unwrap(),
-        created_at: time::OffsetDateTime::parse(
-            user["created_at"].as_str().unwrap(),
-            &time::format_description::well_known::Rfc3339,
-        )
-        .unwrap(),
-        updated_at: time::OffsetDateTime::parse(
-            user["updated_at"].as_str().unwrap(),
-            &time::format_description::well_known::Rfc3339,
-        )
-        .unwrap(),
-    };
-    use service::users::UserCache as _;
-    // The reader saw the current epoch before loading the old row.
-    let epoch = service::cache::CacheEpoch(epoch);
-    cache
-        .fill(&old, &epoch, Duration::from_secs(60))
+    .unwrap()
+    .cache
+    .unwrap()
+}
+
+async fn epoch(settings: &config::CacheSettings) -> Option<String> {
+    let mut redis = redis::Client::open(redis_url())
+        .unwrap()
+        .get_multiplexed_async_connection()
         .await
         .unwrap();
-    assert!(
-        app.cached_user(id).await.is_none(),
-        "the stale fill was refused"
-    );
-    assert_eq!(invalidated_at, patched_version(&patched));
-
-    let fetched: Value = app.get(&path).await.json().await.unwrap();
-    assert_eq!(fetched["name"], "New");
+    redis::cmd("GET")
+        .arg(format!("{}:epoch", settings.key_prefix))
+        .query_async(&mut redis)
+        .await
+        .unwrap()
 }
 
-fn patched_version(user: &Value) -> String {
-    let updated = time::OffsetDateTime::parse(
-        user["updated_at"].as_str().unwrap(),
-        &time::format_description::well_known::Rfc3339,
+fn guard(cache: repository::redis::RedisCache, settings: &config::CacheSettings) -> CacheGuard {
+    CacheGuard::new(
+        Arc::new(cache),
+        settings.policy,
+        Arc::new(Breaker::new("cache", settings.breaker)),
     )
-    .unwrap();
-    (updated.unix_timestamp_nanos() / 1_000).to_string()
 }
 
-/// The whole users API still answers, without server errors and within a
-/// bound, when Redis is `cache`.
-async fn api_works_without_redis(cache: Cache, bound: Duration) {
+/// Polls `/readyz` until Redis has `status`, checking every answer is
+/// quick and, once started, ready; returns the last body.
+async fn until_redis_is(app: &TestApp, status: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let started = Instant::now();
+        let response = app.get("/readyz").await;
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "/readyz took {:?}",
+            started.elapsed()
+        );
+        let code = response.status();
+        let body: Value = response.json().await.unwrap();
+        // Not ready only until start-up is done: the cache is optional.
+        if body["started"] == true {
+            assert_eq!(code, StatusCode::OK, "{body}");
+        }
+        if code == StatusCode::OK && body["dependencies"]["redis"]["status"] == status {
+            return body;
+        }
+        assert!(Instant::now() < deadline, "Redis never {status}: {body}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn without_redis_the_service_is_ready_and_checks_no_cache() {
+    let app = TestApp::builder().cache(Cache::Off).spawn().await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let body: Value = loop {
+        let response = app.get("/readyz").await;
+        if response.status() == StatusCode::OK {
+            break response.json().await.unwrap();
+        }
+        assert!(Instant::now() < deadline, "never ready without Redis");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(
+        body["dependencies"]["redis"].is_null(),
+        "a cache that is not configured is not checked: {body}"
+    );
+    assert_eq!(body["dependencies"]["postgres"]["status"], "up", "{body}");
+}
+
+#[tokio::test]
+async fn a_hung_redis_is_down_within_the_check_timeout_and_the_service_degraded() {
+    let hole = BlackHole::start().await;
     let app = TestApp::builder()
-        .cache(cache)
+        .cache(Cache::At(format!("redis://{}", hole.addr)))
         .var("CACHE_TIMEOUT", "100ms")
+        .var("HEALTH_CHECK_INTERVAL", "200ms")
+        .var("HEALTH_CHECK_TIMEOUT", "100ms")
         .spawn()
         .await;
-    let user = app.create_user("noredis@example.com", "No Redis").await;
-    let path = format!("/api/v1/users/{}", user["id"].as_str().unwrap());
-    for _ in 0..3 {
-        let started = Instant::now();
-        let response = app.get(&path).await;
-        let elapsed = started.elapsed();
-        assert_eq!(response.status(), StatusCode::OK);
-        assert_eq!(response.json::<Value>().await.unwrap(), user);
-        assert!(elapsed < bound, "GET took {elapsed:?}");
-    }
-    let started = Instant::now();
-    let patched = app
-        .patch_json(&path, &json!({ "name": "Still works" }))
-        .await;
-    assert_eq!(patched.status(), StatusCode::OK);
-    assert!(
-        started.elapsed() < bound,
-        "PATCH took {:?}",
-        started.elapsed()
-    );
-    let fetched: Value = app.get(&path).await.json().await.unwrap();
-    assert_eq!(fetched["name"], "Still works");
-    assert_eq!(app.delete(&path).await.status(), StatusCode::NO_CONTENT);
-    assert_problem(app.get(&path).await, StatusCode::NOT_FOUND).await;
+    let body = until_redis_is(&app, "down").await;
+    assert_eq!(body["status"], "degraded", "{body}");
+    assert_eq!(body["dependencies"]["postgres"]["status"], "up", "{body}");
 }
 
 #[tokio::test]
-async fn redis_on_a_closed_port_costs_nothing_but_a_miss() {
-    let port = closed_port().await;
-    api_works_without_redis(
-        Cache::At(format!("redis://{port}")),
-        Duration::from_millis(1500),
-    )
-    .await;
-}
-
-#[tokio::test]
-async fn a_hung_redis_adds_at_most_the_cache_timeout() {
-    // Accepts connections and never answers. Each GET makes two cache calls
-    // (read, fill) of at most CACHE_TIMEOUT (100ms) each.
-    let hole = BlackHole::start().await;
-    api_works_without_redis(
-        Cache::At(format!("redis://{}", hole.addr)),
-        Duration::from_millis(1500),
-    )
-    .await;
-}
-
-#[tokio::test]
-async fn the_cache_reconnects_when_redis_returns() {
+async fn the_redis_connection_comes_back_when_redis_returns() {
     let proxy = Proxy::start(server_addr(&redis_url(), 6379)).await;
     let app = TestApp::builder()
         .cache(Cache::At(format!("redis://{}", proxy.addr)))
         .var("CACHE_TIMEOUT", "100ms")
+        .var("HEALTH_CHECK_INTERVAL", "200ms")
+        .var("HEALTH_CHECK_TIMEOUT", "100ms")
+        .var("HEALTH_FAILURE_THRESHOLD", "1")
+        .var("HEALTH_SUCCESS_THRESHOLD", "1")
         .spawn()
         .await;
-    let user = app.create_user("flaky@example.com", "Flaky").await;
-    let id = user["id"].as_str().unwrap();
-    let path = format!("/api/v1/users/{id}");
-    let mut redis = app.redis().await;
-
-    for _ in 0..2 {
-        assert_eq!(app.get(&path).await.status(), StatusCode::OK);
-    }
-    assert!(
-        app.cached_user(id).await.is_some(),
-        "filled while Redis was up"
-    );
-
+    until_redis_is(&app, "up").await;
     proxy.cut();
-    let _: () = redis.del(app.cache_key(id)).await.unwrap();
-    for _ in 0..3 {
-        assert_eq!(app.get(&path).await.status(), StatusCode::OK);
-    }
-    assert!(
-        app.cache_entry(id).await.is_none(),
-        "nothing reaches Redis while it is cut off"
-    );
-
+    let body = until_redis_is(&app, "down").await;
+    assert_eq!(body["status"], "degraded", "{body}");
     proxy.restore();
-    // The connection manager reconnects on the next commands; poll (each
-    // round is a real request) until a read fills the cache again.
+    // The connection manager reconnects on the next command by itself.
+    let body = until_redis_is(&app, "up").await;
+    assert_eq!(body["status"], "ready", "{body}");
+}
+
+#[tokio::test]
+async fn a_reset_starts_a_new_epoch_that_every_process_sees() {
+    let settings = cache_settings(&redis_url());
+    // Two processes' connections over one prefix.
+    let first = repository::redis::RedisCache::new(&settings).unwrap();
+    let second = repository::redis::RedisCache::new(&settings).unwrap();
+    assert_eq!(epoch(&settings).await, None, "a fresh cache has no epoch");
+
+    first.reset().await.unwrap();
+    let before = epoch(&settings).await.expect("the reset starts an epoch");
+    second.reset().await.unwrap();
+    let after = epoch(&settings).await.unwrap();
+    assert_ne!(before, after, "a reset renews the token");
+
+    // Through the guard, as a resource's cache starts its first epoch.
+    guard(first, &settings).start_epoch().await;
+    assert_ne!(epoch(&settings).await.unwrap(), after);
+}
+
+#[tokio::test]
+async fn a_failed_invalidation_distrusts_the_cache_until_a_reset() {
+    let settings = cache_settings(&redis_url());
+    let cache = repository::redis::RedisCache::new(&settings).unwrap();
+    let guard = Arc::new(guard(cache, &settings));
+    assert!(guard.is_trusted());
+
+    guard
+        .invalidate(async { Err(CacheError(anyhow::anyhow!("injected failure"))) })
+        .await;
+    assert!(!guard.is_trusted(), "trusted after a failed invalidation");
+    assert_eq!(epoch(&settings).await, None);
+
+    // The repair loop resets the cache (a new epoch) and trusts it again.
+    let cancel = CancellationToken::new();
+    let repair = tokio::spawn({
+        let (guard, cancel) = (Arc::clone(&guard), cancel.clone());
+        async move { guard.repair(cancel).await }
+    });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !guard.is_trusted() {
+        assert!(Instant::now() < deadline, "never trusted again");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(epoch(&settings).await.is_some(), "trusted without a reset");
+    cancel.cancel();
+    repair.await.unwrap();
+}
+
+#[tokio::test]
+async fn a_call_to_a_hung_cache_ends_at_the_timeout_and_the_breaker_opens() {
+    let hole = BlackHole::start().await;
+    let settings = cache_settings(&format!("redis://{}", hole.addr));
+    let cache = repository::redis::RedisCache::new(&settings).unwrap();
+    let guard = guard(cache.clone(), &settings);
+    let mut calls = 0;
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        assert_eq!(app.get(&path).await.status(), StatusCode::OK);
-        if app.cached_user(id).await.is_some() {
+        let started = Instant::now();
+        let answer = guard.call("reset", cache.reset()).await;
+        let took = started.elapsed();
+        assert!(answer.is_none(), "a hung cache answered");
+        assert!(
+            took < settings.policy.timeout + Duration::from_millis(400),
+            "a call took {took:?}"
+        );
+        calls += 1;
+        // Once open, calls are refused without waiting at all.
+        if took < Duration::from_millis(5) {
             break;
         }
-        assert!(Instant::now() < deadline, "the cache never came back");
+        assert!(Instant::now() < deadline, "the breaker never opened");
     }
+    assert!(calls > 1, "the first call cannot have been refused");
 }

@@ -1,15 +1,25 @@
 //! PostgreSQL unreachable: requests fail fast with 503, and the service
-//! recovers by itself when it returns.
+//! recovers by itself when it returns. The vehicle is the admin listener's
+//! outbox listing and re-drive, the database-bound routes every project
+//! has whatever its resources.
 
 use std::time::{Duration, Instant};
 
-use reqwest::{StatusCode, header};
-use serde_json::Value;
+use reqwest::{Response, StatusCode, header};
+use serde_json::{Value, json};
 
 use crate::helpers::{
-    Proxy, TestApp, UsersApi as _, admin_database_url, assert_problem, closed_port, lock_user_row,
+    Proxy, TestApp, admin_database_url, assert_problem, closed_port, enqueue_event, lock_outbox,
     server_addr,
 };
+
+async fn list_outbox(app: &TestApp, query: &str) -> Response {
+    app.client
+        .get(app.admin_url(&format!("/admin/outbox{query}")))
+        .send()
+        .await
+        .unwrap()
+}
 
 #[tokio::test]
 async fn an_unreachable_database_is_503_with_retry_after_quickly() {
@@ -19,25 +29,23 @@ async fn an_unreachable_database_is_503_with_retry_after_quickly() {
         .var("DATABASE_ACQUIRE_TIMEOUT", "500ms")
         .spawn()
         .await;
-    for path in [
-        format!("/api/v1/users/{}", uuid::Uuid::now_v7()),
-        "/api/v1/users".to_owned(),
-    ] {
+    for query in ["", "?status=dead&limit=10"] {
         let started = Instant::now();
-        let response = app.get(&path).await;
+        let response = list_outbox(&app, query).await;
         let elapsed = started.elapsed();
         assert_eq!(response.headers()[header::RETRY_AFTER], "5");
         let problem = assert_problem(response, StatusCode::SERVICE_UNAVAILABLE).await;
         assert!(!problem["detail"].as_str().unwrap().contains("PoolTimedOut"));
         assert!(elapsed < Duration::from_secs(3), "took {elapsed:?}");
     }
+    // A write, too.
     let started = Instant::now();
     let response = app
-        .post_json(
-            "/api/v1/users",
-            &serde_json::json!({ "email": "a@example.com", "name": "A" }),
-        )
-        .await;
+        .client
+        .post(app.admin_url("/admin/outbox/redrive"))
+        .send()
+        .await
+        .unwrap();
     assert_problem(response, StatusCode::SERVICE_UNAVAILABLE).await;
     assert!(started.elapsed() < Duration::from_secs(3));
 }
@@ -48,15 +56,15 @@ async fn the_service_recovers_when_the_database_returns() {
     let app = TestApp::builder()
         .database_via(proxy.addr)
         .var("DATABASE_ACQUIRE_TIMEOUT", "500ms")
+        // The event stays pending, for the listing to find.
+        .var("OUTBOX_WORKER_ENABLED", "false")
         .spawn()
         .await;
-    let user = app.create_user("phoenix@example.com", "Phoenix").await;
-    let path = format!("/api/v1/users/{}", user["id"].as_str().unwrap());
-    let list = "/api/v1/users";
+    let id = enqueue_event(&app.db, "thing.happened", json!({ "n": 1 })).await;
 
     proxy.cut();
     let started = Instant::now();
-    assert_problem(app.get(list).await, StatusCode::SERVICE_UNAVAILABLE).await;
+    assert_problem(list_outbox(&app, "").await, StatusCode::SERVICE_UNAVAILABLE).await;
     assert!(started.elapsed() < Duration::from_secs(3));
 
     proxy.restore();
@@ -64,35 +72,32 @@ async fn the_service_recovers_when_the_database_returns() {
     // may still meet a connection the cut broke, so poll briefly.
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let response = app.get(list).await;
+        let response = list_outbox(&app, "").await;
         if response.status() == StatusCode::OK {
             let page: Value = response.json().await.unwrap();
-            assert_eq!(page["items"][0]["id"], user["id"]);
+            assert_eq!(page["items"][0]["id"], id.to_string());
             break;
         }
         assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert!(Instant::now() < deadline, "no recovery within 10s");
     }
-    assert_eq!(app.get(&path).await.status(), StatusCode::OK);
+    assert_eq!(
+        list_outbox(&app, "?status=pending").await.status(),
+        StatusCode::OK
+    );
 }
 
 #[tokio::test]
-async fn a_row_locked_elsewhere_is_503_within_the_statement_timeout() {
+async fn a_table_locked_elsewhere_is_503_within_the_statement_timeout() {
     let app = TestApp::builder()
         .var("DATABASE_STATEMENT_TIMEOUT", "300ms")
         .spawn()
         .await;
-    let user = app.create_user("locked@example.com", "Locked").await;
-    let id = user["id"].as_str().unwrap();
-    let tx = lock_user_row(&app.db, id).await;
+    let tx = lock_outbox(&app.db).await;
 
     let started = Instant::now();
-    let response = app
-        .patch_json(
-            &format!("/api/v1/users/{id}"),
-            &serde_json::json!({ "name": "Blocked" }),
-        )
-        .await;
+    let response = list_outbox(&app, "").await;
+    assert_eq!(response.headers()[header::RETRY_AFTER], "5");
     assert_problem(response, StatusCode::SERVICE_UNAVAILABLE).await;
     assert!(
         started.elapsed() < Duration::from_secs(3),
@@ -101,11 +106,5 @@ async fn a_row_locked_elsewhere_is_503_within_the_statement_timeout() {
     );
     tx.rollback().await.unwrap();
 
-    let response = app
-        .patch_json(
-            &format!("/api/v1/users/{id}"),
-            &serde_json::json!({ "name": "Free" }),
-        )
-        .await;
-    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(list_outbox(&app, "").await.status(), StatusCode::OK);
 }

@@ -5,11 +5,13 @@
 mod app;
 mod database;
 mod metrics;
+mod outbox;
 mod sabotage;
 mod users;
 
 pub use self::app::*;
 pub use self::database::*;
 pub use self::metrics::*;
+pub use self::outbox::*;
 pub use self::sabotage::*;
 pub use self::users::*;

@@ -1,5 +1,8 @@
 //! The outbox and its delivery worker, against real PostgreSQL and a real
-//! webhook receiver started in the test.
+//! webhook receiver started in the test: signing, retries, dead events and
+//! their re-drive, the breaker, panics, leases, and shutdown. Events are
+//! written through the repository's own insert, as any resource's
+//! transaction writes them (`thing.happened`, arbitrary data).
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -15,7 +18,7 @@ use self::support::{
     app_without_worker, events, loop_fault, outbox_store, spawn_worker, total_attempts,
     until_events, until_pending_with_error, with_webhook, worker,
 };
-use crate::helpers::{TestApp, UsersApi as _};
+use crate::helpers::{TestApp, enqueue_event, enqueue_events};
 use crate::webhook_receiver::{Receiver, Reply};
 
 mod generic;
@@ -25,13 +28,15 @@ pub mod support;
 async fn an_event_is_delivered_signed_with_a_stable_id() {
     let receiver = Receiver::start([], Reply::status(204)).await;
     let app = with_webhook(TestApp::builder(), &receiver).spawn().await;
-    let user = app.create_user("signed@example.com", "Signed").await;
+    let data = json!({ "thing": "signed", "count": 3 });
+    let id = enqueue_event(&app.db, "thing.happened", data.clone()).await;
 
     let received = receiver.until_received(1).await;
     let delivered = until_events(&app, "delivered", 1).await;
     let request = &received[0];
     assert!(request.signature_is_valid(), "signature did not verify");
     assert_eq!(request.webhook_id(), delivered[0]["id"]);
+    assert_eq!(request.webhook_id(), id.to_string());
     let timestamp: i64 = request.headers["webhook-timestamp"]
         .to_str()
         .unwrap()
@@ -41,10 +46,9 @@ async fn an_event_is_delivered_signed_with_a_stable_id() {
     assert!((now - timestamp).abs() < 30, "stale webhook-timestamp");
     assert!(request.headers.contains_key("traceparent"));
     let body = request.json();
-    assert_eq!(body["type"], "user.created");
+    assert_eq!(body["type"], "thing.happened");
     assert!(body["timestamp"].is_string());
-    assert_eq!(body["data"]["id"], user["id"]);
-    assert_eq!(body["data"]["email"], "signed@example.com");
+    assert_eq!(body["data"], data);
     assert_eq!(delivered[0]["attempts"], 1);
 }
 
@@ -53,7 +57,7 @@ async fn failures_are_retried_with_the_same_webhook_id_until_delivered() {
     let receiver =
         Receiver::start([Reply::status(500), Reply::status(503)], Reply::status(200)).await;
     let app = with_webhook(TestApp::builder(), &receiver).spawn().await;
-    app.create_user("retry@example.com", "Retry").await;
+    enqueue_event(&app.db, "thing.happened", json!({ "n": 1 })).await;
     let delivered = until_events(&app, "delivered", 1).await;
     let received = receiver.received();
     assert_eq!(received.len(), 3);
@@ -74,7 +78,7 @@ async fn a_429_is_retried_no_sooner_than_retry_after() {
         .var("WEBHOOK_BACKOFF_CAP", "5s")
         .spawn()
         .await;
-    app.create_user("throttled@example.com", "T").await;
+    enqueue_event(&app.db, "thing.happened", json!({ "n": 1 })).await;
     let received = receiver.until_received(2).await;
     let waited = received[1].at - received[0].at;
     assert!(
@@ -88,7 +92,7 @@ async fn a_429_is_retried_no_sooner_than_retry_after() {
 async fn a_400_is_dead_at_once() {
     let receiver = Receiver::start([], Reply::status(400)).await;
     let app = with_webhook(TestApp::builder(), &receiver).spawn().await;
-    app.create_user("rejected@example.com", "R").await;
+    enqueue_event(&app.db, "thing.happened", json!({ "n": 1 })).await;
     let dead = until_events(&app, "dead", 1).await;
     assert_eq!(dead[0]["attempts"], 1);
     assert!(
@@ -115,7 +119,7 @@ async fn a_hanging_receiver_hits_the_attempt_timeout_and_the_event_stays_pending
         .var("WEBHOOK_BACKOFF_CAP", "5s")
         .spawn()
         .await;
-    app.create_user("hang@example.com", "H").await;
+    enqueue_event(&app.db, "thing.happened", json!({ "n": 1 })).await;
     let started = Instant::now();
     let deadline = Instant::now() + Duration::from_secs(10);
     let pending = loop {
@@ -147,7 +151,7 @@ async fn dead_events_are_kept_listed_and_can_be_redriven() {
         .var("WEBHOOK_MAX_ATTEMPTS", "2")
         .spawn()
         .await;
-    app.create_user("dead@example.com", "D").await;
+    enqueue_event(&app.db, "thing.happened", json!({ "n": 1 })).await;
     let dead = until_events(&app, "dead", 1).await;
     assert_eq!(dead[0]["attempts"], 2);
     assert!(
@@ -193,7 +197,7 @@ async fn the_breaker_opens_stops_calls_half_opens_and_closes() {
         .spawn()
         .await;
     for i in 0..3 {
-        app.create_user(&format!("b{i}@example.com"), "B").await;
+        enqueue_event(&app.db, "thing.happened", json!({ "n": i })).await;
     }
     receiver.until_received(2).await;
     // Open (as soon as the worker has recorded the second failure): no
@@ -244,22 +248,22 @@ async fn the_breaker_opens_stops_calls_half_opens_and_closes() {
 async fn a_panic_in_one_event_leaves_the_others_delivered() {
     let receiver = Receiver::start([], Reply::status(204)).await;
     let app = app_without_worker().await;
-    let mut ids = Vec::new();
-    for i in 0..4 {
-        ids.push(app.create_user(&format!("p{i}@example.com"), "P").await["id"].clone());
-    }
-    let poisoned = ids[1].as_str().unwrap().to_owned();
+    let data: Vec<_> = (0..4)
+        .map(|i| ("thing.happened", json!({ "id": format!("p{i}") })))
+        .collect();
+    let ids = enqueue_events(&app.db, &data).await;
+    let poisoned = "p1".to_owned();
     let cancel = CancellationToken::new();
     let worker = worker(&app, &receiver, |inner| {
         Arc::new(PanicOn {
             inner,
-            user_id: poisoned.clone(),
+            data_id: poisoned.clone(),
         })
     });
     let task = spawn_worker(worker, &cancel);
     until_events(&app, "delivered", 3).await;
     let pending = until_pending_with_error(&app, "panicked").await;
-    assert_eq!(pending["aggregate_id"], poisoned);
+    assert_eq!(pending["id"], ids[1].to_string());
     cancel.cancel();
     task.await.unwrap();
     let delivered: HashSet<_> = receiver
@@ -276,9 +280,10 @@ async fn two_workers_on_one_database_deliver_each_event_once() {
     let receiver = Receiver::start([], Reply::status(204)).await;
     let app = app_without_worker().await;
     let count = 20;
-    for i in 0..count {
-        app.create_user(&format!("w{i}@example.com"), "W").await;
-    }
+    let data: Vec<_> = (0..count)
+        .map(|i| ("thing.happened", json!({ "n": i })))
+        .collect();
+    enqueue_events(&app.db, &data).await;
     let cancel = CancellationToken::new();
     let first = spawn_worker(worker(&app, &receiver, |s| s), &cancel);
     let second = spawn_worker(worker(&app, &receiver, |s| s), &cancel);
@@ -297,7 +302,7 @@ async fn two_workers_on_one_database_deliver_each_event_once() {
 async fn an_event_claimed_by_a_worker_that_died_is_redelivered_after_the_lease() {
     let receiver = Receiver::start([], Reply::status(204)).await;
     let app = app_without_worker().await;
-    app.create_user("lease@example.com", "L").await;
+    enqueue_event(&app.db, "thing.happened", json!({ "n": 1 })).await;
     // A worker claims the event and dies before acknowledging it.
     let store = outbox_store(&app);
     let lease = Duration::from_millis(800);
@@ -338,18 +343,10 @@ async fn shutdown_with_deliveries_in_flight_loses_nothing() {
     // Three batches and more, written at once: at most one batch is in
     // hand when the stop comes after the first delivery.
     let count = 16;
-    let creates: Vec<_> = (0..count)
-        .map(|i| {
-            let request = app
-                .client
-                .post(app.url("/api/v1/users"))
-                .json(&json!({ "email": format!("s{i}@example.com"), "name": "S" }));
-            tokio::spawn(async move { request.send().await.unwrap().status() })
-        })
+    let data: Vec<_> = (0..count)
+        .map(|i| ("thing.happened", json!({ "n": i })))
         .collect();
-    for create in creates {
-        assert_eq!(create.await.unwrap(), StatusCode::CREATED);
-    }
+    enqueue_events(&app.db, &data).await;
     receiver.until_received(1).await;
     let store = outbox_store(&app);
     let mut app = app;
@@ -406,7 +403,7 @@ async fn shutdown_with_deliveries_in_flight_loses_nothing() {
 async fn a_worker_loop_that_dies_is_restarted_and_counted() {
     let receiver = Receiver::start([], Reply::status(204)).await;
     let app = app_without_worker().await;
-    app.create_user("phoenix@example.com", "P").await;
+    enqueue_event(&app.db, "thing.happened", json!({ "n": 1 })).await;
     let store = outbox_store(&app);
     // The loop's first claim panics (outside any one event's isolation),
     // as a bug in the loop itself would.

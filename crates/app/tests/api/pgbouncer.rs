@@ -1,13 +1,13 @@
 //! Many replicas, one database: the service behind a real PgBouncer 1.18 in
 //! transaction pooling mode (`DATABASE_TRANSACTION_POOLER=true`), where a
 //! server connection is lent for one transaction and then to someone else.
-//! The whole API, idempotent creation and the outbox work while more
-//! clients than server connections take turns; the outbox worker is woken
+//! The admin routes and the outbox work while more clients than server
+//! connections take turns; the outbox worker is woken
 //! over a direct `OUTBOX_LISTEN_URL` or polls; the statement timeout
 //! holds; and without the setting PgBouncer refuses the service's
 //! connections.
 
-mod server;
+pub mod server;
 
 use std::time::{Duration, Instant};
 
@@ -15,19 +15,22 @@ use config::Settings;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{Cache, TestApp, TestDb, UsersApi as _, assert_problem, lock_user_row};
-use crate::outbox::support::with_webhook;
+use crate::helpers::{
+    Cache, TestApp, TestDb, assert_problem, enqueue_event, enqueue_events, lock_outbox,
+};
+use crate::outbox::support::{until_events, with_webhook};
 use crate::webhook_receiver::{Receiver, Reply};
 use server::PgBouncer;
 
 /// Server connections PgBouncer lends per database: fewer than the
 /// service's pool, so clients must share them transaction by transaction.
-const SERVER_CONNECTIONS: u32 = 2;
+pub const SERVER_CONNECTIONS: u32 = 2;
 
 #[tokio::test]
-async fn the_api_idempotent_creation_and_the_outbox_work_through_transaction_pooling() {
+async fn the_admin_routes_and_the_outbox_work_through_transaction_pooling() {
     let bouncer = PgBouncer::start(SERVER_CONNECTIONS).await;
-    let receiver = Receiver::start([], Reply::status(204)).await;
+    // Refused at first, so every event is dead after one attempt.
+    let receiver = Receiver::start([], Reply::status(400)).await;
     let app = with_webhook(TestApp::builder(), &receiver)
         .database_via(bouncer.addr)
         .cache(Cache::Off)
@@ -36,38 +39,31 @@ async fn the_api_idempotent_creation_and_the_outbox_work_through_transaction_poo
         .var("OUTBOX_POLL_INTERVAL", "100ms")
         .spawn()
         .await;
+    let data: Vec<_> = (0..16)
+        .map(|i| ("thing.happened", json!({ "n": i })))
+        .collect();
+    let ids = enqueue_events(&app.db, &data).await;
+    until_events(&app, "dead", 16).await;
+    receiver.answer(Reply::status(204));
 
-    // Sixteen clients at once, each through the whole life of a user: far
-    // more statements in flight than server connections, every one
-    // prepared and run on whichever connection the pooler lends.
+    // Sixteen clients at once, each listing and re-driving its own event:
+    // far more statements in flight than server connections, every one
+    // prepared and run on whichever connection the pooler lends, while
+    // the worker claims and marks what they put back.
     let app = std::sync::Arc::new(app);
-    let lives = (0..16).map(|i| {
-        let app = std::sync::Arc::clone(&app);
-        tokio::spawn(async move { user_life(&app, i).await })
+    let clients = ids.iter().map(|id| {
+        let (app, id) = (std::sync::Arc::clone(&app), *id);
+        tokio::spawn(async move { redrive_one(&app, id).await })
     });
-    for life in futures::future::join_all(lives).await {
-        life.unwrap();
+    for client in futures::future::join_all(clients).await {
+        client.unwrap();
     }
-    let listed: Value = app
-        .get("/api/v1/users?limit=100")
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(listed["items"].as_array().unwrap().len(), 8, "{listed}");
 
-    // 16 created, 16 updated, 8 deleted, delivered by a worker that polls
-    // (no LISTEN through the pooler).
-    let received = receiver.until_received(40).await;
-    let count = |kind: &str| received.iter().filter(|r| r.json()["type"] == kind).count();
-    assert_eq!(
-        (
-            count("user.created"),
-            count("user.updated"),
-            count("user.deleted")
-        ),
-        (16, 16, 8)
-    );
+    // 16 refused, then 16 delivered by a worker that polls (no LISTEN
+    // through the pooler).
+    let delivered = until_events(&app, "delivered", 16).await;
+    assert_eq!(delivered.len(), 16);
+    assert_eq!(receiver.until_received(32).await.len(), 32);
 
     // PostgreSQL saw no more than the pooler's connections.
     let direct = app.db.pool().await;
@@ -84,36 +80,30 @@ async fn the_api_idempotent_creation_and_the_outbox_work_through_transaction_poo
     );
 }
 
-/// Creates (twice with one idempotency key), reads, renames, and for
-/// even `i` deletes a user, asserting every answer.
-async fn user_life(app: &TestApp, i: usize) {
-    let body = json!({ "email": format!("pooled{i}@example.com"), "name": format!("Pooled {i}") });
-    let key = format!("pooled-{i}-{}", uuid::Uuid::new_v4());
-    let mut answers = Vec::new();
-    for _ in 0..2 {
-        let response = app
-            .client
-            .post(app.url("/api/v1/users"))
-            .header("idempotency-key", &key)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), StatusCode::CREATED);
-        answers.push(response.json::<Value>().await.unwrap());
-    }
-    assert_eq!(answers[0], answers[1], "a replay answers as the first time");
-    let path = format!("/api/v1/users/{}", answers[0]["id"].as_str().unwrap());
-    let read = app.get(&path).await;
-    assert_eq!(read.status(), StatusCode::OK);
-    let renamed = app
-        .patch_json(&path, &json!({ "name": format!("Renamed {i}") }))
-        .await;
-    assert_eq!(renamed.status(), StatusCode::OK);
-    if i.is_multiple_of(2) {
-        assert_eq!(app.delete(&path).await.status(), StatusCode::NO_CONTENT);
-        assert_eq!(app.get(&path).await.status(), StatusCode::NOT_FOUND);
-    }
+/// Lists the dead events, re-drives `id`, and re-drives it again (no
+/// longer dead: `404`), asserting every answer.
+async fn redrive_one(app: &TestApp, id: uuid::Uuid) {
+    let listed = app
+        .client
+        .get(app.admin_url("/admin/outbox?status=dead&limit=1000"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(listed.status(), StatusCode::OK);
+    let listed: Value = listed.json().await.unwrap();
+    assert!(
+        listed["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["id"] == id.to_string()),
+        "{listed}"
+    );
+    let url = app.admin_url(&format!("/admin/outbox/{id}/retry"));
+    let retried = app.client.post(&url).send().await.unwrap();
+    assert_eq!(retried.status(), StatusCode::OK);
+    let again = app.client.post(&url).send().await.unwrap();
+    assert_eq!(again.status(), StatusCode::NOT_FOUND);
 }
 
 #[tokio::test]
@@ -133,7 +123,7 @@ async fn a_direct_listen_url_wakes_the_worker_behind_the_pooler() {
         .await;
     until_listening(&app).await;
     let created = Instant::now();
-    app.create_user("listen@example.com", "Listen").await;
+    enqueue_event(&app.db, "thing.happened", json!({ "n": 1 })).await;
     let received = receiver.until_received(1).await;
     assert!(
         received[0].at - created < Duration::from_secs(5),
@@ -174,12 +164,11 @@ async fn the_statement_timeout_holds_behind_the_pooler_and_no_prepared_statement
         .var("DATABASE_STATEMENT_TIMEOUT", "300ms")
         .spawn()
         .await;
-    let user = app.create_user("blocked@example.com", "Blocked").await;
-    let id = user["id"].as_str().unwrap();
-    let path = format!("/api/v1/users/{id}");
-    let lock = lock_user_row(&app.db, id).await;
+    let listing = app.admin_url("/admin/outbox");
+    let redrive = app.admin_url("/admin/outbox/redrive");
+    let lock = lock_outbox(&app.db).await;
     let started = Instant::now();
-    let response = app.patch_json(&path, &json!({ "name": "Waits" })).await;
+    let response = app.client.get(&listing).send().await.unwrap();
     assert_problem(response, StatusCode::SERVICE_UNAVAILABLE).await;
     assert!(
         started.elapsed() < Duration::from_secs(2),
@@ -190,12 +179,11 @@ async fn the_statement_timeout_holds_behind_the_pooler_and_no_prepared_statement
 
     // Hundreds of statements later, the pooler's server connections hold
     // no more prepared statements than one transaction prepares.
-    for i in 0..50 {
-        let response = app
-            .patch_json(&path, &json!({ "name": format!("Free {i}") }))
-            .await;
+    for _ in 0..50 {
+        let response = app.client.post(&redrive).send().await.unwrap();
         assert_eq!(response.status(), StatusCode::OK);
-        assert_eq!(app.get(&path).await.status(), StatusCode::OK);
+        let response = app.client.get(&listing).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
     }
     let prepared = prepared_statements_on_server_connections(&bouncer, &app.db).await;
     assert!(
@@ -234,11 +222,11 @@ async fn without_the_setting_pgbouncer_refuses_the_connections_and_migrations_re
     // The statement timeout travels as the `options` start-up parameter,
     // which PgBouncer 1.18 refuses.
     let response = app
-        .post_json(
-            "/api/v1/users",
-            &json!({ "email": "a@example.com", "name": "A" }),
-        )
-        .await;
+        .client
+        .post(app.admin_url("/admin/outbox/redrive"))
+        .send()
+        .await
+        .unwrap();
     assert_problem(response, StatusCode::SERVICE_UNAVAILABLE).await;
     assert!(
         bouncer

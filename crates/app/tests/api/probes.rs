@@ -86,7 +86,7 @@ async fn without_the_database_the_service_is_alive_but_never_started() {
 async fn readiness_fails_at_once_on_shutdown_while_requests_are_still_served() {
     let app = TestApp::builder().var("SHUTDOWN_DELAY", "3s").spawn().await;
     until_status(&app, "/readyz", StatusCode::OK).await;
-    let before = app.get("/api/v1/users").await;
+    let before = app.get("/openapi.json").await;
     assert!(
         !before.headers().contains_key("connection"),
         "keep-alive before the signal"
@@ -94,9 +94,10 @@ async fn readiness_fails_at_once_on_shutdown_while_requests_are_still_served() {
     app.signal_stop();
     let body = until_status(&app, "/readyz", StatusCode::SERVICE_UNAVAILABLE).await;
     assert_eq!(body["shutting_down"], true);
-    // Still serving during SHUTDOWN_DELAY: liveness and the API answer.
+    // Still serving during SHUTDOWN_DELAY: liveness and the routes behind
+    // the API limits answer.
     assert_eq!(app.get("/healthz").await.status(), StatusCode::OK);
-    let during = app.get("/api/v1/users").await;
+    let during = app.get("/openapi.json").await;
     assert_eq!(during.status(), StatusCode::OK);
     // Every answer now closes its connection, so no client is left holding
     // an idle keep-alive connection the listener's close would race with.

@@ -8,9 +8,7 @@ use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 
-use crate::helpers::{
-    Proxy, TestApp, UsersApi as _, admin_database_url, lock_user_row, server_addr,
-};
+use crate::helpers::{Proxy, TestApp, admin_database_url, lock_outbox, server_addr};
 
 /// Polls `/readyz` until it answers `status`; how long that took.
 async fn until_ready_is(app: &TestApp, status: StatusCode, within: Duration) -> Duration {
@@ -37,45 +35,50 @@ async fn a_saturated_pool_does_not_flip_readiness() {
         .var("HEALTH_CHECK_INTERVAL", "100ms")
         .var("HEALTH_CHECK_TIMEOUT", "50ms")
         .var("HEALTH_FAILURE_THRESHOLD", "1")
+        .var("OUTBOX_WORKER_ENABLED", "false")
         .spawn()
         .await;
     until_ready_is(&app, StatusCode::OK, Duration::from_secs(10)).await;
-    let user = app.create_user("busy@example.com", "Busy").await;
-    let id = user["id"].as_str().unwrap().to_owned();
 
-    // Hold the row, and let two PATCHes block: the pool's two connections
-    // are the outbox listener's and the first PATCH's (waiting on the
-    // lock), and the second PATCH waits for a connection.
-    let lock = lock_user_row(&app.db, &id).await;
-    let patches: Vec<_> = (0..2)
-        .map(|i| {
-            let request = app
-                .client
-                .patch(app.url(&format!("/api/v1/users/{id}")))
-                .json(&serde_json::json!({ "name": format!("Waiting {i}") }));
+    // Lock the outbox table, and let two listings block: each holds one of
+    // the pool's two connections waiting on the lock, or the second waits
+    // for a connection if anything else holds one.
+    let lock = lock_outbox(&app.db).await;
+    let listings: Vec<_> = (0..2)
+        .map(|_| {
+            let request = app.client.get(app.admin_url("/admin/outbox"));
             tokio::spawn(async move { request.send().await.map(|r| r.status()) })
         })
         .collect();
     let pool = app.db.pool().await;
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let waiting: i64 = sqlx::query_scalar("SELECT count(*) FROM pg_locks WHERE NOT granted")
-            .fetch_one(&pool)
-            .await
-            .unwrap();
+        let waiting: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = 'outbox_events'::regclass",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap();
         if waiting >= 1 {
             break;
         }
-        assert!(Instant::now() < deadline, "the PATCH never blocked");
+        assert!(Instant::now() < deadline, "the listings never blocked");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 
-    let metrics = app.metrics().await;
-    assert_eq!(
-        crate::helpers::metric_value(&metrics, r#"db_pool_connections{state="idle"}"#),
-        Some(0.0),
-        "the pool is not exhausted:\n{metrics}"
-    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let metrics = app.metrics().await;
+        let idle = crate::helpers::metric_value(&metrics, r#"db_pool_connections{state="idle"}"#);
+        if idle == Some(0.0) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the pool is not exhausted:\n{metrics}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     // Ten check intervals with the pool exhausted: always ready.
     let until = Instant::now() + Duration::from_secs(1);
     while Instant::now() < until {
@@ -83,8 +86,8 @@ async fn a_saturated_pool_does_not_flip_readiness() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     drop(lock);
-    for patch in patches {
-        assert_eq!(patch.await.unwrap().unwrap(), StatusCode::OK);
+    for listing in listings {
+        assert_eq!(listing.await.unwrap().unwrap(), StatusCode::OK);
     }
 }
 

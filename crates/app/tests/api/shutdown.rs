@@ -7,7 +7,7 @@ use crate::helpers::TestApp;
 #[tokio::test]
 async fn stopping_drains_and_then_refuses_connections() {
     let app = TestApp::spawn().await;
-    assert_eq!(app.get("/api/v1/users").await.status(), StatusCode::OK);
+    assert_eq!(app.get("/openapi.json").await.status(), StatusCode::OK);
     let addr = app.addr;
     let stopped = app.stop().await;
     assert_eq!(stopped.drain, handler::server::Drain::Complete);

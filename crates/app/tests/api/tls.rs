@@ -1,11 +1,13 @@
 //! TLS to PostgreSQL and Redis against real servers: the local PostgreSQL
 //! (`ssl=on`), a throw-away PostgreSQL cluster and a `redis-server` that
 //! speak only TLS with a CA the test makes, and what a wrong CA, a wrong
-//! name or a missing file look like.
+//! name or a missing file look like. The application's database requests
+//! are the admin outbox routes; its Redis connection is judged by its
+//! readiness check and an epoch reset.
 
-mod certs;
+pub mod certs;
 mod pg_cluster;
-mod redis_server;
+pub mod redis_server;
 
 use std::time::{Duration, Instant};
 
@@ -13,12 +15,13 @@ use config::Settings;
 use repository::database::{self, PostgresCheck};
 use reqwest::StatusCode;
 use serde_json::Value;
+use service::cache::CacheReset as _;
 use service::health::DependencyCheck as _;
 use sqlx::PgPool;
 
 use url::Url;
 
-use crate::helpers::{Cache, TestApp, TestDb, UsersApi as _, admin_database_url, with_query};
+use crate::helpers::{Cache, TestApp, TestDb, admin_database_url, with_query};
 use certs::Certs;
 use pg_cluster::{PASSWORD, PgCluster};
 use redis_server::{ClientAuth, TlsRedis};
@@ -48,7 +51,13 @@ async fn the_local_server_speaks_tls_with_require_and_plaintext_with_disable() {
         .spawn()
         .await;
     until_ready(&app).await;
-    app.create_user("tls@example.com", "Encrypted").await;
+    let listed = app
+        .client
+        .get(app.admin_url("/admin/outbox"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(listed.status(), StatusCode::OK);
     let (encrypted, plain) = connections_by_tls(&admin_database_url(), &app.db.name).await;
     assert!(
         encrypted >= 1 && plain == 0,
@@ -89,9 +98,13 @@ async fn verify_full_against_a_private_ca_migrates_and_serves() {
         .spawn()
         .await;
     until_ready(&app).await;
-    let user = app.create_user("verified@example.com", "Verified").await;
-    let path = format!("/api/v1/users/{}", user["id"].as_str().unwrap());
-    assert_eq!(app.get(&path).await.status(), StatusCode::OK);
+    // A read and a write through the pool.
+    for request in [
+        app.client.get(app.admin_url("/admin/outbox")),
+        app.client.post(app.admin_url("/admin/outbox/redrive")),
+    ] {
+        assert_eq!(request.send().await.unwrap().status(), StatusCode::OK);
+    }
     let admin = cluster.url("127.0.0.1", "postgres", &verify_full);
     let (encrypted, plain) = connections_by_tls(&admin, "bulkhead").await;
     assert!(
@@ -194,91 +207,93 @@ async fn a_root_certificate_that_cannot_be_read_is_named_at_start_up_and_in_read
 }
 
 #[tokio::test]
-async fn rediss_with_a_private_ca_fills_and_serves_the_cache() {
+async fn rediss_with_a_private_ca_connects_and_writes() {
     let certs = Certs::make().await;
     let redis = TlsRedis::start(&certs, ClientAuth::No).await;
-    let app = TestApp::builder()
-        .cache(Cache::At(redis.url.clone()))
-        .var("CACHE_TIMEOUT", TLS_CACHE_TIMEOUT)
-        .var("REDIS_TLS_CA_FILE", &certs.path_str("ca.crt"))
-        .spawn()
-        .await;
-    assert!(cache_serves(&app, &redis).await);
+    let ca = certs.path_str("ca.crt");
+    assert!(cache_serves(&redis, &[("REDIS_TLS_CA_FILE", &ca)]).await);
 }
 
 #[tokio::test]
-async fn rediss_with_the_wrong_ca_or_the_system_roots_is_a_miss_not_an_error() {
+async fn rediss_with_the_wrong_ca_or_the_system_roots_is_down_not_an_error() {
     let certs = Certs::make().await;
     let redis = TlsRedis::start(&certs, ClientAuth::No).await;
-    let wrong_ca = TestApp::builder()
-        .cache(Cache::At(redis.url.clone()))
-        .var("CACHE_TIMEOUT", TLS_CACHE_TIMEOUT)
-        .var("REDIS_TLS_CA_FILE", &certs.path_str("other-ca.crt"))
-        .spawn()
-        .await;
-    assert!(!cache_serves(&wrong_ca, &redis).await);
+    let other = certs.path_str("other-ca.crt");
+    assert!(!cache_serves(&redis, &[("REDIS_TLS_CA_FILE", &other)]).await);
     // Without REDIS_TLS_CA_FILE only the system's roots are trusted.
-    let system_roots = TestApp::builder()
-        .cache(Cache::At(redis.url.clone()))
-        .var("CACHE_TIMEOUT", TLS_CACHE_TIMEOUT)
-        .spawn()
-        .await;
-    assert!(!cache_serves(&system_roots, &redis).await);
+    assert!(!cache_serves(&redis, &[]).await);
 }
 
 #[tokio::test]
 async fn mutual_tls_needs_the_client_certificate() {
     let certs = Certs::make().await;
     let redis = TlsRedis::start(&certs, ClientAuth::Required).await;
-    let with_cert = TestApp::builder()
-        .cache(Cache::At(redis.url.clone()))
-        .var("CACHE_TIMEOUT", TLS_CACHE_TIMEOUT)
-        .var("REDIS_TLS_CA_FILE", &certs.path_str("ca.crt"))
-        .var("REDIS_TLS_CERT_FILE", &certs.path_str("client.crt"))
-        .var("REDIS_TLS_KEY_FILE", &certs.path_str("client.key"))
-        .spawn()
-        .await;
-    assert!(cache_serves(&with_cert, &redis).await);
-    let without = TestApp::builder()
-        .cache(Cache::At(redis.url.clone()))
-        .var("CACHE_TIMEOUT", TLS_CACHE_TIMEOUT)
-        .var("REDIS_TLS_CA_FILE", &certs.path_str("ca.crt"))
-        .spawn()
-        .await;
-    assert!(!cache_serves(&without, &redis).await);
+    let (ca, cert, key) = (
+        certs.path_str("ca.crt"),
+        certs.path_str("client.crt"),
+        certs.path_str("client.key"),
+    );
+    let with_cert = [
+        ("REDIS_TLS_CA_FILE", ca.as_str()),
+        ("REDIS_TLS_CERT_FILE", cert.as_str()),
+        ("REDIS_TLS_KEY_FILE", key.as_str()),
+    ];
+    assert!(cache_serves(&redis, &with_cert).await);
+    assert!(!cache_serves(&redis, &[("REDIS_TLS_CA_FILE", &ca)]).await);
 }
 
 /// A first TLS handshake of a debug build on a busy machine can take longer
 /// than the 50 ms default; what is tested here is TLS, not latency.
-const TLS_CACHE_TIMEOUT: &str = "2s";
+pub const TLS_CACHE_TIMEOUT: &str = "2s";
 
-/// Whether reads of a new user go through the cache: two reads (the first
-/// starts an epoch, the second fills), the entry as Redis holds it, then
-/// a change behind the service's back that only a cached read misses.
-/// Every read answers `200` either way.
-async fn cache_serves(app: &TestApp, redis: &TlsRedis) -> bool {
-    let user = app.create_user("cached-tls@example.com", "Cached").await;
-    let id = user["id"].as_str().unwrap();
-    let path = format!("/api/v1/users/{id}");
-    for _ in 0..2 {
-        let response = app.get(&path).await;
-        assert_eq!(response.status(), StatusCode::OK);
-        assert_eq!(response.json::<Value>().await.unwrap(), user);
+/// Whether the cache connection of `vars` works against `redis`: the
+/// application's readiness check (a `PING` over the connection every cache
+/// shares) says `up`, and an epoch reset (a `SET`, every cache's first
+/// write) through a connection of the same settings reaches Redis. The
+/// application serves either way: a cache it cannot reach is `down`, the
+/// service degraded, never an error.
+async fn cache_serves(redis: &TlsRedis, vars: &[(&str, &str)]) -> bool {
+    let mut builder = TestApp::builder()
+        .cache(Cache::At(redis.url.clone()))
+        .var("CACHE_TIMEOUT", TLS_CACHE_TIMEOUT)
+        .var("HEALTH_CHECK_INTERVAL", "3s")
+        .var("HEALTH_CHECK_TIMEOUT", TLS_CACHE_TIMEOUT);
+    for (name, value) in vars {
+        builder = builder.var(name, value);
     }
-    let stored = redis.get(&app.cache_key(id)).await.unwrap().is_some();
-    sqlx::query("UPDATE users SET name = 'Changed behind the back' WHERE id = $1::uuid")
-        .bind(id)
-        .execute(&app.db.pool().await)
+    let app = builder.spawn().await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let up = loop {
+        let response = app.get("/readyz").await;
+        let body: Value = response.json().await.unwrap();
+        match body["dependencies"]["redis"]["status"].as_str() {
+            Some("up") => break true,
+            Some("down") => break false,
+            _ => {}
+        }
+        assert!(Instant::now() < deadline, "Redis never checked: {body}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(app.get("/openapi.json").await.status(), StatusCode::OK);
+
+    let mut settings = vec![
+        ("DATABASE_URL", "postgres://postgres@127.0.0.1:1/unused"),
+        ("REDIS_URL", redis.url.as_str()),
+        ("CACHE_KEY_PREFIX", app.cache_prefix.as_str()),
+        ("CACHE_TIMEOUT", TLS_CACHE_TIMEOUT),
+    ];
+    settings.extend_from_slice(vars);
+    let settings = Settings::from_vars(settings).unwrap().cache.unwrap();
+    let cache = repository::redis::RedisCache::new(&settings).unwrap();
+    let reset = cache.reset().await.is_ok();
+    let stored = redis
+        .get(&format!("{}:epoch", app.cache_prefix))
         .await
-        .unwrap();
-    let response = app.get(&path).await;
-    assert_eq!(response.status(), StatusCode::OK);
-    let served_cached = response.json::<Value>().await.unwrap()["name"] == "Cached";
-    assert_eq!(
-        stored, served_cached,
-        "an entry in Redis and what was served disagree"
-    );
-    served_cached
+        .unwrap()
+        .is_some();
+    assert_eq!(up, reset, "readiness and a write disagree");
+    assert_eq!(reset, stored, "a reset and what Redis holds disagree");
+    up
 }
 
 fn with_database_url(database_url: &str) -> Settings {

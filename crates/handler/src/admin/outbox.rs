@@ -91,7 +91,7 @@ pub(super) async fn list(
         .outbox
         .list(status, limit)
         .await
-        .map_err(|err| ApiError::Internal(err.into()))?;
+        .map_err(ApiError::from)?;
     Ok(axum::Json(OutboxList {
         items: events.into_iter().map(OutboxEventBody::from).collect(),
     }))
@@ -116,7 +116,7 @@ pub(super) async fn retry(
         .outbox
         .redrive(EventId::from_uuid(id))
         .await
-        .map_err(|err| ApiError::Internal(err.into()))?;
+        .map_err(ApiError::from)?;
     if !found {
         return Err(ApiError::NotFound(
             "no dead outbox event has this id".to_owned(),
@@ -179,7 +179,7 @@ pub(super) async fn redrive_matching(
         .outbox
         .redrive_matching(&filter)
         .await
-        .map_err(|err| ApiError::Internal(err.into()))?;
+        .map_err(ApiError::from)?;
     tracing::warn!(
         redriven,
         event_type = filter.event_type.as_deref(),

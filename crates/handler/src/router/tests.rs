@@ -16,6 +16,8 @@ use tokio::sync::Notify;
 
 use super::{HttpLimits, limited, not_found, shared};
 
+mod bodies;
+
 const LIMITS: HttpLimits = HttpLimits {
     request_timeout: Duration::from_secs(2),
     request_body_limit: 1024,

@@ -18,7 +18,6 @@ use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use jsonwebtoken::jwk::Jwk;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
-use reqwest::StatusCode as HttpStatus;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
@@ -109,7 +108,7 @@ pub fn claims(scope: &str) -> Value {
     json!({
         "iss": ISSUER,
         "aud": AUDIENCE,
-        "sub": "user-1",
+        "sub": "subject-1",
         "client_id": "test-client",
         "scope": scope,
         "iat": now(),
@@ -262,49 +261,4 @@ where
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-}
-
-/// Waits until the application has the keys: `token` (valid, with
-/// `users:read`) stops getting `503`.
-pub async fn wait_for_keys(app: &TestApp, token: &str) {
-    eventually("the keys are loaded", || async {
-        get(app, "/api/v1/users", Some(token)).await.status() != HttpStatus::SERVICE_UNAVAILABLE
-    })
-    .await;
-}
-
-pub async fn get(app: &TestApp, path: &str, token: Option<&str>) -> reqwest::Response {
-    send(app.client.get(app.url(path)), token).await
-}
-
-/// Sends `request`, with `Authorization: Bearer <token>` when given.
-pub async fn send(request: reqwest::RequestBuilder, token: Option<&str>) -> reqwest::Response {
-    let request = match token {
-        Some(token) => request.bearer_auth(token),
-        None => request,
-    };
-    request.send().await.unwrap()
-}
-
-/// The `WWW-Authenticate` header of a response.
-pub fn challenge(response: &reqwest::Response) -> String {
-    response.headers()[header::WWW_AUTHENTICATE]
-        .to_str()
-        .unwrap()
-        .to_owned()
-}
-
-/// The value of the series of `name` carrying every label of `labels`,
-/// whatever their order.
-pub fn series_value(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
-    text.lines().find_map(|line| {
-        let rest = line.strip_prefix(name)?.strip_prefix('{')?;
-        let (inside, value) = rest.split_once("} ")?;
-        let found: Vec<&str> = inside.split(',').collect();
-        labels
-            .iter()
-            .all(|(k, v)| found.contains(&format!("{k}=\"{v}\"").as_str()))
-            .then(|| value.trim().parse().ok())
-            .flatten()
-    })
 }

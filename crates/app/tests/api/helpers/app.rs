@@ -192,10 +192,16 @@ impl TestApp {
         self.client.get(self.url(path)).send().await.unwrap()
     }
 
+    // For each resource's tests; none of the infrastructure's sends a
+    // body or reads the cache, so unused without a resource.
+    #[allow(dead_code)]
     pub async fn delete(&self, path: &str) -> Response {
         self.client.delete(self.url(path)).send().await.unwrap()
     }
 
+    // For each resource's tests; none of the infrastructure's sends a
+    // body or reads the cache, so unused without a resource.
+    #[allow(dead_code)]
     pub async fn post_json(&self, path: &str, body: &Value) -> Response {
         self.client
             .post(self.url(path))
@@ -205,6 +211,9 @@ impl TestApp {
             .unwrap()
     }
 
+    // For each resource's tests; none of the infrastructure's sends a
+    // body or reads the cache, so unused without a resource.
+    #[allow(dead_code)]
     pub async fn patch_json(&self, path: &str, body: &Value) -> Response {
         self.client
             .patch(self.url(path))
@@ -214,6 +223,9 @@ impl TestApp {
             .unwrap()
     }
 
+    // For each resource's tests; none of the infrastructure's sends a
+    // body or reads the cache, so unused without a resource.
+    #[allow(dead_code)]
     pub async fn redis(&self) -> redis::aio::MultiplexedConnection {
         redis::Client::open(redis_url())
             .unwrap()
@@ -294,6 +306,8 @@ pub async fn slowest_get(client: &reqwest::Client, url: &str, n: usize) -> Durat
 }
 
 /// The `field` names of a problem's `errors` list.
+// For each resource's validation tests; unused without a resource.
+#[allow(dead_code)]
 pub fn error_fields(problem: &Value) -> Vec<String> {
     problem["errors"]
         .as_array()

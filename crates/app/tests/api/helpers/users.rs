@@ -1,11 +1,12 @@
 //! What the tests of the users example need beyond the generic harness:
-//! creating a user, reading its cache entry, locking its row.
+//! creating a user and reading its cache entry, in-process
+//! ([`UsersApi`]) and in the real binary ([`UsersBinary`]).
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use super::app::TestApp;
-use super::database::TestDb;
+use crate::binary::Binary;
 
 /// The users API and cache of a [`TestApp`].
 #[allow(async_fn_in_trait)]
@@ -64,15 +65,25 @@ impl UsersApi for TestApp {
     }
 }
 
-/// Locks a user's row in a transaction of the test's own, so that a
-/// request touching it waits: a slow request on demand.
-pub async fn lock_user_row(db: &TestDb, id: &str) -> sqlx::Transaction<'static, sqlx::Postgres> {
-    let pool = db.pool().await;
-    let mut tx = pool.begin().await.unwrap();
-    sqlx::query("SELECT 1 FROM users WHERE id = $1::uuid FOR UPDATE")
-        .bind(id)
-        .execute(&mut *tx)
-        .await
-        .unwrap();
-    tx
+/// The users API of the real binary ([`Binary`]).
+#[allow(async_fn_in_trait)]
+pub trait UsersBinary {
+    /// Creates a user and returns its id, failing the test on anything but
+    /// `201`.
+    async fn create_user(&self, email: &str) -> String;
+}
+
+impl UsersBinary for Binary {
+    async fn create_user(&self, email: &str) -> String {
+        let response = self
+            .client
+            .post(self.url("/api/v1/users"))
+            .json(&json!({ "email": email, "name": "Slow" }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::CREATED);
+        let body: Value = response.json().await.unwrap();
+        body["id"].as_str().unwrap().to_owned()
+    }
 }

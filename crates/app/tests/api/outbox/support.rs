@@ -162,8 +162,9 @@ pub async fn until_pending_with_error(app: &TestApp, needle: &str) -> Value {
 }
 
 pub mod async_trait_shim {
-    //! A sender that panics for one user's event and delegates the rest to
-    //! the real HTTP sender: the panic injected into one event's handling.
+    //! A sender that panics for the event whose data has one `id` and
+    //! delegates the rest to the real HTTP sender: the panic injected into
+    //! one event's handling.
 
     use std::sync::Arc;
 
@@ -171,14 +172,14 @@ pub mod async_trait_shim {
 
     pub struct PanicOn {
         pub inner: Arc<dyn WebhookSender>,
-        pub user_id: String,
+        pub data_id: String,
     }
 
     #[async_trait::async_trait]
     impl WebhookSender for PanicOn {
         async fn send(&self, message: &WebhookMessage) -> SendOutcome {
-            if message.data["id"] == self.user_id.as_str() {
-                panic!("injected failure for user {}", self.user_id);
+            if message.data["id"] == self.data_id.as_str() {
+                panic!("injected failure for event data {}", self.data_id);
             }
             self.inner.send(message).await
         }

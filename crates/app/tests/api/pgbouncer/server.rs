@@ -6,7 +6,7 @@
 //! authentication and TLS to the server are replaced. `PGBOUNCER` names the
 //! program (`make test` sets it: the system's, or Debian's package unpacked
 //! into `.tools/`). PgBouncer refuses to run as root: as root it is told
-//! to switch to the `postgres` user (`-u`), in a folder that user owns.
+//! to switch to the `postgres` account (`-u`), in a folder it owns.
 
 use std::net::SocketAddr;
 use std::os::unix::fs::MetadataExt as _;
@@ -118,7 +118,7 @@ impl Drop for PgBouncer {
 }
 
 /// The shipped settings with this test's addresses, files and pool size;
-/// every database forwarded to the test server, as its user.
+/// every database forwarded to the test server, under its role.
 fn config(addr: SocketAddr, dir: &std::path::Path, pool_size: u32) -> String {
     let server = Url::parse(&admin_database_url()).unwrap();
     let mut target = format!(
@@ -174,7 +174,7 @@ fn program() -> PathBuf {
         .map_or_else(|| PathBuf::from("pgbouncer"), PathBuf::from)
 }
 
-/// The `postgres` user's uid (`-u`) or gid (`-g`).
+/// The `postgres` account's uid (`-u`) or gid (`-g`).
 fn id(flag: &str) -> u32 {
     let output = std::process::Command::new("id")
         .args([flag, "postgres"])
@@ -184,5 +184,5 @@ fn id(flag: &str) -> u32 {
         .unwrap()
         .trim()
         .parse()
-        .expect("a postgres user to run PgBouncer as")
+        .expect("a postgres account to run PgBouncer as")
 }

@@ -68,6 +68,7 @@ fn exported_names(text: &str) -> HashSet<String> {
 pub struct Checker<'a> {
     prometheus: &'a PrometheusServer,
     exported: HashSet<String>,
+    quiet: HashSet<String>,
     problems: Vec<String>,
 }
 
@@ -78,8 +79,17 @@ impl<'a> Checker<'a> {
         Self {
             prometheus,
             exported: exported_names(metrics),
+            quiet: HashSet::new(),
             problems: Vec::new(),
         }
+    }
+
+    /// Metrics the service exports (so their names and labels are still
+    /// checked) but that only a resource's traffic moves: a query over
+    /// them need not show data when the test's traffic has no resource.
+    pub fn quiet(mut self, metrics: &[&str]) -> Self {
+        self.quiet = metrics.iter().map(|m| (*m).to_owned()).collect();
+        self
     }
 
     /// What was found wrong.
@@ -227,6 +237,9 @@ impl<'a> Checker<'a> {
                         "{origin}: nothing matches `{probe}` (from {selector})"
                     ));
                 }
+            }
+            if self.quiet.contains(metric) {
+                present = false;
             }
         }
         present

@@ -3,7 +3,7 @@
 //! with `pg_ctl`, stopped and removed when dropped (a failed test too).
 //!
 //! `initdb` and `pg_ctl` refuse to run as root; as root they run as the
-//! `postgres` user, in a folder it owns. `PG_BINDIR` names the folder of
+//! `postgres` account, in a folder it owns. `PG_BINDIR` names the folder of
 //! the server binaries; without it the newest `/usr/lib/postgresql/*/bin`,
 //! then `pg_config --bindir`.
 

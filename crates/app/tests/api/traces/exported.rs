@@ -128,21 +128,21 @@ pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Reads the user `id` under a `traceparent` of `trace_id` and `parent_id`,
-/// stops `binary` at once (the spans still queued must be flushed on the
+/// Lists the outbox (`GET /admin/outbox` on the admin listener, a route
+/// every project has that reads the database) under a `traceparent` of
+/// `trace_id` and `parent_id`, stops `binary` at once (the spans still queued must be flushed on the
 /// way out, exit code 0), and returns the server span of that request,
 /// checked to continue the caller's trace as a server span, with the names
 /// of its children.
 pub async fn read_traced_and_exit(
     binary: &mut Binary,
     exports: &Exports,
-    id: &str,
     trace_id: &str,
     parent_id: &str,
 ) -> (Exported, Vec<String>) {
     let response = binary
         .client
-        .get(binary.url(&format!("/api/v1/users/{id}")))
+        .get(binary.admin_url("/admin/outbox"))
         .header("traceparent", format!("00-{trace_id}-{parent_id}-01"))
         .send()
         .await
@@ -159,7 +159,7 @@ pub async fn read_traced_and_exit(
         .collect();
     let server = spans
         .iter()
-        .find(|e| e.span.name == "GET /api/v1/users/{id}")
+        .find(|e| e.span.name == "GET /admin/outbox")
         .unwrap_or_else(|| panic!("no server span in {:#?}", exports.spans()))
         .clone();
     assert_eq!(hex(&server.span.parent_span_id), parent_id);

@@ -20,12 +20,12 @@ use serde_json::Value;
 
 use super::exported::{Export, Exported, Exports, hex, int_attr, read_traced_and_exit, str_attr};
 use crate::binary::{Binary, Stdout};
-use crate::helpers::BlackHole;
+use crate::helpers::{BlackHole, lock_outbox};
 
 const PROTOBUF: &str = "application/x-protobuf";
 
 /// Serves on a free port; returns what it got and its base URL.
-async fn start_receiver() -> (Exports, String) {
+pub async fn start_receiver() -> (Exports, String) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let exports = Exports::default();
@@ -72,7 +72,7 @@ async fn receive(
 }
 
 /// The binary with `vars`, exiting as soon as it is signalled.
-async fn traced(vars: &[(&str, &str)]) -> Binary {
+pub async fn traced(vars: &[(&str, &str)]) -> Binary {
     let mut all = vec![("SHUTDOWN_DELAY", "0s")];
     all.extend_from_slice(vars);
     Binary::start(&all, Stdout::Collect).await
@@ -92,12 +92,11 @@ async fn spans_arrive_over_otlp_http_with_the_configured_resource_and_headers() 
         ),
     ])
     .await;
-    let id = binary.create_user("http-traced@example.com").await;
     let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
     let (server, children) =
-        read_traced_and_exit(&mut binary, &exports, &id, trace_id, "00f067aa0ba902b7").await;
+        read_traced_and_exit(&mut binary, &exports, trace_id, "00f067aa0ba902b7").await;
     assert!(
-        children.iter().any(|name| name == "db.users.find"),
+        children.iter().any(|name| name == "db.outbox.list"),
         "children: {children:?}"
     );
     // OTEL_SERVICE_NAME wins over `service.name` in the attributes; the
@@ -127,7 +126,7 @@ async fn spans_arrive_over_otlp_http_with_the_configured_resource_and_headers() 
     let line = binary
         .until_event("request finished", |e| e["trace_id"] == trace_id)
         .await;
-    assert_eq!(line["http.route"], "/api/v1/users/{id}");
+    assert_eq!(line["http.route"], "/admin/outbox");
     assert!(binary.lines().iter().all(|l| !l.contains("s3cret")));
 }
 
@@ -163,7 +162,13 @@ async fn server_spans_follow_the_http_semantic_conventions() {
         ("DATABASE_ACQUIRE_TIMEOUT", "500ms"),
     ])
     .await;
-    let id = binary.create_user("conventions@example.com").await;
+    let redriven = binary
+        .client
+        .post(binary.admin_url("/admin/outbox/redrive"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(redriven.status(), StatusCode::OK);
     let unknown = binary
         .client
         .get(binary.url("/no/such/path"))
@@ -175,19 +180,18 @@ async fn server_spans_follow_the_http_semantic_conventions() {
         .client
         .request(
             Method::from_bytes(b"PURGE").unwrap(),
-            binary.url("/api/v1/users"),
+            binary.url("/openapi.json"),
         )
         .header("x-forwarded-proto", "https")
         .send()
         .await
         .unwrap();
     assert_eq!(purge.status(), StatusCode::METHOD_NOT_ALLOWED);
-    // A row lock the update waits on past the statement timeout: a 5xx.
-    let lock = binary.lock_user(&id).await;
+    // A table lock the listing waits on past the statement timeout: a 5xx.
+    let lock = lock_outbox(&binary.db).await;
     let failed = binary
         .client
-        .patch(binary.url(&format!("/api/v1/users/{id}")))
-        .json(&serde_json::json!({ "name": "Blocked" }))
+        .get(binary.admin_url("/admin/outbox"))
         .send()
         .await
         .unwrap();
@@ -195,14 +199,14 @@ async fn server_spans_follow_the_http_semantic_conventions() {
     assert!(failed.status().is_server_error(), "{}", failed.status());
 
     // A matched route: `METHOD route`, every attribute set, status unset.
-    let created = exports.until_span("POST /api/v1/users", None).await;
+    let created = exports.until_span("POST /admin/outbox/redrive", None).await;
     let attrs = &created.span.attributes;
     assert_eq!(created.span.kind, SpanKind::Server as i32);
     assert_eq!(str_attr(attrs, "http.request.method"), Some("POST"));
-    assert_eq!(str_attr(attrs, "http.route"), Some("/api/v1/users"));
-    assert_eq!(str_attr(attrs, "url.path"), Some("/api/v1/users"));
+    assert_eq!(str_attr(attrs, "http.route"), Some("/admin/outbox/redrive"));
+    assert_eq!(str_attr(attrs, "url.path"), Some("/admin/outbox/redrive"));
     assert_eq!(str_attr(attrs, "url.scheme"), Some("http"));
-    assert_eq!(int_attr(attrs, "http.response.status_code"), Some(201));
+    assert_eq!(int_attr(attrs, "http.response.status_code"), Some(200));
     assert_eq!(str_attr(attrs, "http.request.method_original"), None);
     assert_eq!(str_attr(attrs, "error.type"), None);
     assert!(
@@ -228,7 +232,7 @@ async fn server_spans_follow_the_http_semantic_conventions() {
 
     // A method the conventions do not know: `_OTHER`, the original kept,
     // and `HTTP` in the name; the scheme a proxy reported.
-    let other = exports.until_span("HTTP /api/v1/users", None).await;
+    let other = exports.until_span("HTTP /openapi.json", None).await;
     let attrs = &other.span.attributes;
     assert_eq!(str_attr(attrs, "http.request.method"), Some("_OTHER"));
     assert_eq!(
@@ -239,7 +243,7 @@ async fn server_spans_follow_the_http_semantic_conventions() {
     assert_eq!(int_attr(attrs, "http.response.status_code"), Some(405));
 
     // A 5xx: error status, and `error.type` is the status code.
-    let error = exports.until_span("PATCH /api/v1/users/{id}", None).await;
+    let error = exports.until_span("GET /admin/outbox", None).await;
     let status = failed.status().as_u16();
     let attrs = &error.span.attributes;
     assert_eq!(
@@ -259,7 +263,7 @@ async fn server_spans_follow_the_http_semantic_conventions() {
     // they share with the span, nothing only a trace needs.
     let line = log_line(&binary, &other);
     assert_eq!(line["http.request.method"], "_OTHER");
-    assert_eq!(line["http.route"], "/api/v1/users");
+    assert_eq!(line["http.route"], "/openapi.json");
     let line = log_line(&binary, &unmatched);
     assert_eq!(line["url.path"], "/no/such/path");
     assert!(line.get("http.route").is_none(), "{line}");
@@ -280,8 +284,14 @@ async fn the_traces_endpoint_is_used_as_given_and_wins() {
         ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", traces.as_str()),
     ])
     .await;
-    binary.create_user("override@example.com").await;
-    exports.until_span("POST /api/v1/users", None).await;
+    let redriven = binary
+        .client
+        .post(binary.admin_url("/admin/outbox/redrive"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(redriven.status(), StatusCode::OK);
+    exports.until_span("POST /admin/outbox/redrive", None).await;
     let paths: Vec<_> = exports.all().into_iter().map(|e| e.path).collect();
     assert!(paths.iter().all(|p| p == "/custom/traces"), "{paths:?}");
 }
@@ -297,13 +307,19 @@ async fn a_disabled_sdk_exports_nothing_and_logs_still_carry_trace_ids() {
     let trace_id = "5bf92f3577b34da6a3ce929d0e0e4736";
     let response = binary
         .client
-        .get(binary.url("/api/v1/users"))
+        .get(binary.url("/openapi.json"))
         .header("traceparent", format!("00-{trace_id}-00f067aa0ba902b7-01"))
         .send()
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
-    binary.create_user("disabled@example.com").await;
+    let redriven = binary
+        .client
+        .post(binary.admin_url("/admin/outbox/redrive"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(redriven.status(), StatusCode::OK);
 
     // The caller's trace continues in the logs, with ids of this service's
     // own for requests that came without one.

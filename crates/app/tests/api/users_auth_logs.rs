@@ -1,11 +1,12 @@
-//! Authentication as the real binary logs it: one warning when the API is
-//! open, and never a token, whatever the level.
+//! Authentication on the users routes as the real binary logs it: the
+//! open API answers, with one warning, and no token reaches the log,
+//! whatever the level.
 
 use reqwest::StatusCode;
 
-use super::READ;
-use super::support::{AUDIENCE, ISSUER, JwksServer, SigningKey, claims, claims_with};
+use crate::auth::support::{AUDIENCE, ISSUER, JwksServer, SigningKey, claims, claims_with};
 use crate::binary::{Binary, Stdout};
+use crate::users_auth::READ;
 
 const OPEN_WARNING: &str = "AUTH_JWKS_URL is unset: the API accepts every request without a token; set AUTH_JWKS_URL, AUTH_ISSUER and AUTH_AUDIENCE to require bearer tokens";
 
@@ -48,7 +49,7 @@ async fn tokens_never_reach_the_logs() {
             .bearer_auth(token)
             .send()
     };
-    super::support::eventually("the keys are loaded", || async {
+    crate::auth::support::eventually("the keys are loaded", || async {
         send(&valid).await.unwrap().status() == StatusCode::OK
     })
     .await;

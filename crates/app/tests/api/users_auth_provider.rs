@@ -1,16 +1,14 @@
-//! The identity provider as a dependency: a new key is fetched once, made-up
-//! key ids never make the service hammer the provider, cached keys outlive an
-//! outage, and start-up never waits for the provider.
+//! The identity provider as a dependency, over the users routes: a new key
+//! is fetched once, made-up key ids never make the service hammer the
+//! provider, cached keys outlive an outage, and start-up never waits for
+//! the provider, each with its status, problem and metrics.
 
 use reqwest::{StatusCode, header};
 use serde_json::json;
 
-use super::support::{
-    JwksServer, SigningKey, claims, eventually, get, series_value, spawn_app, unsigned,
-    wait_for_keys,
-};
-use super::{READ, assert_invalid_token};
+use crate::auth::support::{JwksServer, SigningKey, claims, eventually, spawn_app, unsigned};
 use crate::helpers::{assert_problem, metric_value};
+use crate::users_auth::{READ, assert_invalid_token, get, wait_for_keys};
 
 #[tokio::test]
 async fn a_new_key_is_fetched_once_and_made_up_key_ids_never_hammer_the_provider() {
@@ -140,4 +138,19 @@ async fn start_up_does_not_wait_for_the_provider_and_tokens_get_503_until_the_ke
     wait_for_keys(&app, &token).await;
     let response = get(&app, "/api/v1/users", Some(&token)).await;
     assert_eq!(response.status(), StatusCode::OK);
+}
+
+/// The value of the series of `name` carrying every label of `labels`,
+/// whatever their order.
+pub fn series_value(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    text.lines().find_map(|line| {
+        let rest = line.strip_prefix(name)?.strip_prefix('{')?;
+        let (inside, value) = rest.split_once("} ")?;
+        let found: Vec<&str> = inside.split(',').collect();
+        labels
+            .iter()
+            .all(|(k, v)| found.contains(&format!("{k}=\"{v}\"").as_str()))
+            .then(|| value.trim().parse().ok())
+            .flatten()
+    })
 }
