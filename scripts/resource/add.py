@@ -180,9 +180,19 @@ def insert_after(pattern: str, addition: str, path: str):
 def add_module(text: str, line: str, prefix: str) -> str:
     """Adds `line` to the block of `prefix` lines, in order."""
     lines = text.split("\n")
-    block = [i for i, l in enumerate(lines) if l.startswith(prefix)]
-    if not block:
+    # The first run of two or more such lines: a test binary's `mod
+    # helpers;` stands alone, and the example's modules come after the
+    # infrastructure's, in a run of their own.
+    runs: list[list[int]] = []
+    for i, l in enumerate(lines):
+        if l.startswith(prefix):
+            if runs and runs[-1][-1] == i - 1:
+                runs[-1].append(i)
+            else:
+                runs.append([i])
+    if not runs:
         raise Refused(f"no `{prefix}` line")
+    block = next((run for run in runs if len(run) > 1), runs[0])
     position = next((i for i in block if lines[i] > line), block[-1] + 1)
     lines.insert(position, line)
     return "\n".join(lines)

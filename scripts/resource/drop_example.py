@@ -122,6 +122,15 @@ def replace_line(old: str, new: str):
     return change
 
 
+def replace_text(old: str, new: str):
+    """Replaces `old` (any number of whole lines), found exactly once."""
+    def change(text: str, path: str) -> str:
+        if text.count(old) != 1:
+            raise Refused(f"{path}: expected `{old.strip()}` once, found it {text.count(old)} times")
+        return text.replace(old, new)
+    return change
+
+
 def remove_to_end(start: str):
     """Removes the line equal to `start` and every line after it."""
     def change(text: str, path: str) -> str:
@@ -179,8 +188,18 @@ EDITS = {
         remove_block("    // The users example: its store, its read cache and its service.", "    );"),
     ],
     "crates/app/src/telemetry/metrics.rs": [remove_lines("    service::users::describe_metrics();")],
-    "crates/app/tests/api/main.rs": [remove_matching(r"mod users_\w+;")],
-    "crates/app/tests/api/helpers.rs": [remove_lines("mod users;", "pub use self::users::*;")],
+    "crates/app/tests/api/main.rs": [
+        remove_lines("// The users example; `make drop-example` deletes these with it."),
+        remove_matching(r"mod users_\w+;"),
+    ],
+    "crates/app/tests/api/helpers.rs": [
+        remove_lines("mod users;", "pub use self::users::*;"),
+        replace_text(
+            "//! one test. Everything but [`users`] is generic, for any resource's tests\n"
+            "//! and the infrastructure's.\n",
+            "//! one test, for any resource's tests and the infrastructure's.\n",
+        ),
+    ],
     # The fault suite and the delivery benchmark drive the example's routes.
     "Makefile": [
         remove_lines("include mk/faults.mk"),

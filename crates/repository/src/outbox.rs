@@ -9,9 +9,7 @@
 //! Rows are read as stored: a row's type is text and its data JSON, so a
 //! row this build could not send is still claimed, listed and marked dead
 //! on its own, never failing its batch. [`PgWakeUps`] wakes the worker on
-//! PostgreSQL's `NOTIFY` when events are written. [`PgOutboxTransaction`]
-//! writes events in a transaction of their own, for callers that record
-//! no change of a resource with them.
+//! PostgreSQL's `NOTIFY` when events are written.
 
 mod wake_ups;
 
@@ -21,7 +19,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use service::outbox::{
-    Claimed, EventId, EventStatus, NewEvent, OutboxEvent, OutboxStore, OutboxWriter, RedriveFilter,
+    Claimed, EventId, EventStatus, NewEvent, OutboxEvent, OutboxStore, RedriveFilter,
 };
 use service::store::StoreError;
 use sqlx::{Executor as _, Postgres, Transaction};
@@ -111,50 +109,6 @@ pub(crate) async fn insert(
     .await
     .map_err(|e| store_error(e, None))?;
     Ok(())
-}
-
-/// A transaction that writes only events: [`OutboxWriter`] for a caller
-/// with no change of its own in the same transaction (an operator's tool,
-/// a scheduled job, the outbox's own tests), through the same insert every
-/// resource's transaction uses.
-pub struct PgOutboxTransaction {
-    tx: Transaction<'static, Postgres>,
-}
-
-impl std::fmt::Debug for PgOutboxTransaction {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PgOutboxTransaction")
-            .finish_non_exhaustive()
-    }
-}
-
-impl PgOutboxTransaction {
-    /// Begins a transaction on `pool`.
-    ///
-    /// # Errors
-    /// The pool's, as for any statement (`Unavailable` when PostgreSQL is
-    /// out of reach).
-    pub async fn begin(pool: &Pool) -> Result<Self, StoreError> {
-        Ok(Self {
-            tx: pool.begin().await?,
-        })
-    }
-
-    /// Commits the events written; the insert trigger wakes the workers.
-    ///
-    /// # Errors
-    /// A commit that failed or whose outcome is unknown.
-    pub async fn commit(self) -> Result<(), StoreError> {
-        self.tx.commit().await.map_err(|e| store_error(e, None))
-    }
-}
-
-#[async_trait]
-impl OutboxWriter for PgOutboxTransaction {
-    #[tracing::instrument(name = "db.outbox.enqueue", skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
-    async fn enqueue(&mut self, event: &NewEvent) -> Result<(), StoreError> {
-        insert(&mut self.tx, event).await
-    }
 }
 
 #[async_trait]

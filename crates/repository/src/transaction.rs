@@ -10,7 +10,7 @@ use service::outbox::{NewEvent, OutboxWriter};
 use service::store::StoreError;
 use sqlx::{PgConnection, Postgres, Transaction};
 
-use crate::database::store_error;
+use crate::database::{Pool, store_error};
 
 /// One PostgreSQL transaction; rolled back when dropped uncommitted.
 pub struct PgTransaction {
@@ -24,6 +24,17 @@ impl std::fmt::Debug for PgTransaction {
 }
 
 impl PgTransaction {
+    /// Begins a transaction on `pool`: for a resource's store, or for a
+    /// caller that writes events with no change of its own (an operator's
+    /// tool, a scheduled job, the outbox's tests).
+    ///
+    /// # Errors
+    /// The pool's, as for any statement (`Unavailable` when PostgreSQL is
+    /// out of reach).
+    pub async fn begin(pool: &Pool) -> Result<Self, StoreError> {
+        Ok(Self::new(pool.begin().await?))
+    }
+
     /// Wraps a begun transaction.
     pub const fn new(tx: Transaction<'static, Postgres>) -> Self {
         Self { tx }

@@ -63,8 +63,7 @@ impl TryFrom<UserRow> for User {
 impl UserStore for PgUserStore {
     #[tracing::instrument(name = "db.begin", skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
     async fn begin(&self) -> Result<Box<dyn UserTransaction>, StoreError> {
-        let tx = self.pool.begin().await?;
-        Ok(Box::new(PgTransaction::new(tx)))
+        Ok(Box::new(PgTransaction::begin(&self.pool).await?))
     }
 
     #[tracing::instrument(name = "db.users.find", skip_all, fields(db.system = "postgresql", otel.kind = "client"))]

@@ -19,7 +19,7 @@ pub async fn enqueue_event(db: &TestDb, event_type: &str, data: Value) -> Uuid {
 pub async fn enqueue_events(db: &TestDb, events: &[(&str, Value)]) -> Vec<Uuid> {
     let settings = config::Settings::from_vars([("DATABASE_URL", db.url(None))]).unwrap();
     let pool = repository::database::pool(&settings.database).unwrap();
-    let mut tx = repository::outbox::PgOutboxTransaction::begin(&pool)
+    let mut tx = repository::transaction::PgTransaction::begin(&pool)
         .await
         .unwrap();
     let mut ids = Vec::new();
@@ -36,7 +36,7 @@ pub async fn enqueue_events(db: &TestDb, events: &[(&str, Value)]) -> Vec<Uuid> 
         tx.enqueue(&event).await.unwrap();
         ids.push(event.id.as_uuid());
     }
-    tx.commit().await.unwrap();
+    tx.commit_tx().await.unwrap();
     pool.close().await;
     ids
 }

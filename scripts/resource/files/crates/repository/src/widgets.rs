@@ -61,8 +61,7 @@ impl TryFrom<WidgetRow> for Widget {
 impl WidgetStore for PgWidgetStore {
     #[tracing::instrument(name = "db.begin", skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
     async fn begin(&self) -> Result<Box<dyn WidgetTransaction>, StoreError> {
-        let tx = self.pool.begin().await?;
-        Ok(Box::new(PgTransaction::new(tx)))
+        Ok(Box::new(PgTransaction::begin(&self.pool).await?))
     }
 
     #[tracing::instrument(name = "db.widgets.find", skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
