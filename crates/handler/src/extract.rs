@@ -43,7 +43,7 @@ pub struct Path<T>(pub T);
 
 /// Parses an `{id}` path segment taken as text, so that a bad id gets a
 /// `400` problem naming the parameter; `noun` names what the id is of
-/// (`"user"`).
+/// (`"order"`).
 ///
 /// Only the hyphenated form (`format: uuid`, either case) is an id: the
 /// simple, braced and URN spellings that `Uuid::parse_str` also takes are
