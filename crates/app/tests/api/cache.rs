@@ -13,7 +13,7 @@ use service::breaker::Breaker;
 use service::cache::{CacheError, CacheGuard, CacheReset as _};
 use tokio_util::sync::CancellationToken;
 
-use crate::helpers::{BlackHole, Cache, Proxy, TestApp, redis_url, server_addr};
+use crate::helpers::{BlackHole, Cache, Proxy, TestApp, redis_url, server_addr, until};
 
 /// The cache settings the application would read for `url`, under a key
 /// prefix of the test's own.
@@ -54,41 +54,39 @@ fn guard(cache: repository::redis::RedisCache, settings: &config::CacheSettings)
 /// Polls `/readyz` until Redis has `status`, checking every answer is
 /// quick and, once started, ready; returns the last body.
 async fn until_redis_is(app: &TestApp, status: &str) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let started = Instant::now();
-        let response = app.get("/readyz").await;
-        assert!(
-            started.elapsed() < Duration::from_secs(1),
-            "/readyz took {:?}",
-            started.elapsed()
-        );
-        let code = response.status();
-        let body: Value = response.json().await.unwrap();
-        // Not ready only until start-up is done: the cache is optional.
-        if body["started"] == true {
-            assert_eq!(code, StatusCode::OK, "{body}");
-        }
-        if code == StatusCode::OK && body["dependencies"]["redis"]["status"] == status {
-            return body;
-        }
-        assert!(Instant::now() < deadline, "Redis never {status}: {body}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    until(
+        Duration::from_secs(10),
+        &format!("Redis {status}"),
+        || async {
+            let started = Instant::now();
+            let response = app.get("/readyz").await;
+            assert!(
+                started.elapsed() < Duration::from_secs(1),
+                "/readyz took {:?}",
+                started.elapsed()
+            );
+            let code = response.status();
+            let body: Value = response.json().await.unwrap();
+            // Not ready only until start-up is done: the cache is optional.
+            if body["started"] == true {
+                assert_eq!(code, StatusCode::OK, "{body}");
+            }
+            if code == StatusCode::OK && body["dependencies"]["redis"]["status"] == status {
+                Ok(body)
+            } else {
+                Err(body.to_string())
+            }
+        },
+    )
+    .await
 }
 
 #[tokio::test]
 async fn without_redis_the_service_is_ready_and_checks_no_cache() {
     let app = TestApp::builder().cache(Cache::Off).spawn().await;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let body: Value = loop {
-        let response = app.get("/readyz").await;
-        if response.status() == StatusCode::OK {
-            break response.json().await.unwrap();
-        }
-        assert!(Instant::now() < deadline, "never ready without Redis");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    app.until_ready_is(StatusCode::OK, Duration::from_secs(10))
+        .await;
+    let body: Value = app.get("/readyz").await.json().await.unwrap();
     assert!(
         body["dependencies"]["redis"].is_null(),
         "a cache that is not configured is not checked: {body}"
@@ -171,11 +169,18 @@ async fn a_failed_invalidation_distrusts_the_cache_until_a_reset() {
         let (guard, cancel) = (Arc::clone(&guard), cancel.clone());
         async move { guard.repair(cancel).await }
     });
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !guard.is_trusted() {
-        assert!(Instant::now() < deadline, "never trusted again");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    until(
+        Duration::from_secs(10),
+        "the cache trusted again",
+        || async {
+            if guard.is_trusted() {
+                Ok(())
+            } else {
+                Err("distrusted".to_owned())
+            }
+        },
+    )
+    .await;
     assert!(epoch(&settings).await.is_some(), "trusted without a reset");
     cancel.cancel();
     repair.await.unwrap();

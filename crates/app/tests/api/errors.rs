@@ -34,12 +34,7 @@ async fn wrong_method_is_405_with_allow() {
         .send()
         .await
         .unwrap();
-    let allow = response.headers()[header::ALLOW]
-        .to_str()
-        .unwrap()
-        .to_owned();
-    assert!(allow.contains("GET"), "{allow}");
-    assert_problem(response, StatusCode::METHOD_NOT_ALLOWED).await;
+    assert_method_not_allowed(response, &["GET"]).await;
 
     // A route with a path parameter, on the admin listener.
     let response = app
@@ -48,10 +43,18 @@ async fn wrong_method_is_405_with_allow() {
         .send()
         .await
         .unwrap();
+    assert_method_not_allowed(response, &["POST"]).await;
+}
+
+/// Checks that `response` is a `405` problem whose `Allow` names each of
+/// `methods`.
+pub async fn assert_method_not_allowed(response: reqwest::Response, methods: &[&str]) {
     let allow = response.headers()[header::ALLOW]
         .to_str()
         .unwrap()
         .to_owned();
-    assert!(allow.contains("POST"), "{allow}");
+    for method in methods {
+        assert!(allow.contains(method), "{method} not in {allow}");
+    }
     assert_problem(response, StatusCode::METHOD_NOT_ALLOWED).await;
 }

@@ -6,6 +6,7 @@ mod app;
 mod database;
 mod metrics;
 mod outbox;
+mod poll;
 mod sabotage;
 mod users;
 
@@ -13,5 +14,6 @@ pub use self::app::*;
 pub use self::database::*;
 pub use self::metrics::*;
 pub use self::outbox::*;
+pub use self::poll::*;
 pub use self::sabotage::*;
 pub use self::users::*;

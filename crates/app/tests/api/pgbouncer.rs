@@ -16,7 +16,8 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    Cache, TestApp, TestDb, assert_problem, enqueue_event, enqueue_events, lock_outbox,
+    Cache, TestApp, TestAppBuilder, TestDb, assert_problem, enqueue_event, enqueue_events,
+    lock_outbox,
 };
 use crate::outbox::support::{until_events, with_webhook};
 use crate::webhook_receiver::{Receiver, Reply};
@@ -26,15 +27,21 @@ use server::PgBouncer;
 /// service's pool, so clients must share them transaction by transaction.
 pub const SERVER_CONNECTIONS: u32 = 2;
 
+/// The application behind `bouncer` in transaction-pooling mode, without
+/// a cache: each test adds what it is about.
+pub fn behind(bouncer: &PgBouncer) -> TestAppBuilder {
+    TestApp::builder()
+        .database_via(bouncer.addr)
+        .cache(Cache::Off)
+        .var("DATABASE_TRANSACTION_POOLER", "true")
+}
+
 #[tokio::test]
 async fn the_admin_routes_and_the_outbox_work_through_transaction_pooling() {
     let bouncer = PgBouncer::start(SERVER_CONNECTIONS).await;
     // Refused at first, so every event is dead after one attempt.
     let receiver = Receiver::start([], Reply::status(400)).await;
-    let app = with_webhook(TestApp::builder(), &receiver)
-        .database_via(bouncer.addr)
-        .cache(Cache::Off)
-        .var("DATABASE_TRANSACTION_POOLER", "true")
+    let app = with_webhook(behind(&bouncer), &receiver)
         .var("DATABASE_MAX_CONNECTIONS", "8")
         .var("OUTBOX_POLL_INTERVAL", "100ms")
         .spawn()
@@ -112,11 +119,8 @@ async fn a_direct_listen_url_wakes_the_worker_behind_the_pooler() {
     let receiver = Receiver::start([], Reply::status(204)).await;
     let db = TestDb::create().await;
     let direct = db.url(None);
-    let app = with_webhook(TestApp::builder(), &receiver)
-        .database_via(bouncer.addr)
+    let app = with_webhook(behind(&bouncer), &receiver)
         .db(db)
-        .cache(Cache::Off)
-        .var("DATABASE_TRANSACTION_POOLER", "true")
         .var("OUTBOX_LISTEN_URL", &direct)
         .var("OUTBOX_POLL_INTERVAL", "1m")
         .spawn()
@@ -157,10 +161,7 @@ async fn the_statement_timeout_holds_behind_the_pooler_and_no_prepared_statement
     // PgBouncer refuses the start-up parameter the timeout travels in
     // straight to PostgreSQL; behind it, every transaction sets it.
     let bouncer = PgBouncer::start(SERVER_CONNECTIONS).await;
-    let app = TestApp::builder()
-        .database_via(bouncer.addr)
-        .cache(Cache::Off)
-        .var("DATABASE_TRANSACTION_POOLER", "true")
+    let app = behind(&bouncer)
         .var("DATABASE_STATEMENT_TIMEOUT", "300ms")
         .spawn()
         .await;

@@ -8,22 +8,7 @@ use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 
-use crate::helpers::{Proxy, TestApp, admin_database_url, lock_outbox, server_addr};
-
-/// Polls `/readyz` until it answers `status`; how long that took.
-async fn until_ready_is(app: &TestApp, status: StatusCode, within: Duration) -> Duration {
-    let started = Instant::now();
-    loop {
-        if app.get("/readyz").await.status() == status {
-            return started.elapsed();
-        }
-        assert!(
-            started.elapsed() < within,
-            "/readyz did not answer {status} within {within:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
+use crate::helpers::{Proxy, TestApp, admin_database_url, lock_outbox, server_addr, until};
 
 #[tokio::test]
 async fn a_saturated_pool_does_not_flip_readiness() {
@@ -38,7 +23,8 @@ async fn a_saturated_pool_does_not_flip_readiness() {
         .var("OUTBOX_WORKER_ENABLED", "false")
         .spawn()
         .await;
-    until_ready_is(&app, StatusCode::OK, Duration::from_secs(10)).await;
+    app.until_ready_is(StatusCode::OK, Duration::from_secs(10))
+        .await;
 
     // Lock the outbox table, and let two listings block: each holds one of
     // the pool's two connections waiting on the lock, or the second waits
@@ -51,37 +37,30 @@ async fn a_saturated_pool_does_not_flip_readiness() {
         })
         .collect();
     let pool = app.db.pool().await;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
+    until(Duration::from_secs(10), "the listings blocked on the lock", || async {
         let waiting: i64 = sqlx::query_scalar(
             "SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = 'outbox_events'::regclass",
         )
         .fetch_one(&pool)
         .await
         .unwrap();
-        if waiting >= 1 {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the listings never blocked");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+        if waiting >= 1 { Ok(()) } else { Err("no waiting lock".to_owned()) }
+    })
+    .await;
 
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
+    until(Duration::from_secs(10), "the pool exhausted", || async {
         let metrics = app.metrics().await;
         let idle = crate::helpers::metric_value(&metrics, r#"db_pool_connections{state="idle"}"#);
         if idle == Some(0.0) {
-            break;
+            Ok(())
+        } else {
+            Err(metrics)
         }
-        assert!(
-            Instant::now() < deadline,
-            "the pool is not exhausted:\n{metrics}"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    })
+    .await;
     // Ten check intervals with the pool exhausted: always ready.
-    let until = Instant::now() + Duration::from_secs(1);
-    while Instant::now() < until {
+    let end = Instant::now() + Duration::from_secs(1);
+    while Instant::now() < end {
         assert_eq!(app.get("/readyz").await.status(), StatusCode::OK);
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -102,7 +81,8 @@ async fn a_database_that_is_gone_flips_readiness_within_the_bound() {
         .var("HEALTH_SUCCESS_THRESHOLD", "2")
         .spawn()
         .await;
-    until_ready_is(&app, StatusCode::OK, Duration::from_secs(10)).await;
+    app.until_ready_is(StatusCode::OK, Duration::from_secs(10))
+        .await;
 
     proxy.cut();
     // Three failed checks: the first may be one already running at the cut
@@ -110,12 +90,9 @@ async fn a_database_that_is_gone_flips_readiness_within_the_bound() {
     // less that timeout after the cut; and no later than three intervals
     // plus a check's timeout (and some slack for a busy machine). A single
     // failure deciding would be at most one interval after the cut.
-    let took = until_ready_is(
-        &app,
-        StatusCode::SERVICE_UNAVAILABLE,
-        Duration::from_secs(5),
-    )
-    .await;
+    let took = app
+        .until_ready_is(StatusCode::SERVICE_UNAVAILABLE, Duration::from_secs(5))
+        .await;
     assert!(
         took >= Duration::from_millis(300),
         "not ready after only {took:?}: a single failure decided"
@@ -123,6 +100,8 @@ async fn a_database_that_is_gone_flips_readiness_within_the_bound() {
     assert!(took < Duration::from_secs(2), "took {took:?}");
 
     proxy.restore();
-    let took = until_ready_is(&app, StatusCode::OK, Duration::from_secs(5)).await;
+    let took = app
+        .until_ready_is(StatusCode::OK, Duration::from_secs(5))
+        .await;
     assert!(took < Duration::from_secs(2), "took {took:?} to come back");
 }

@@ -8,7 +8,8 @@ use reqwest::{Response, StatusCode, header};
 
 use crate::helpers::TestApp;
 
-fn assert_nosniff(response: &Response, what: &str) {
+/// Checks that `response` says `X-Content-Type-Options: nosniff`.
+pub fn assert_nosniff(response: &Response, what: &str) {
     assert_eq!(
         response
             .headers()

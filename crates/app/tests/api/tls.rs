@@ -9,7 +9,7 @@ pub mod certs;
 mod pg_cluster;
 pub mod redis_server;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use config::Settings;
 use repository::database::{self, PostgresCheck};
@@ -21,7 +21,7 @@ use sqlx::PgPool;
 
 use url::Url;
 
-use crate::helpers::{Cache, TestApp, TestDb, admin_database_url, with_query};
+use crate::helpers::{Cache, TestApp, TestDb, admin_database_url, until, with_query};
 use certs::Certs;
 use pg_cluster::{PASSWORD, PgCluster};
 use redis_server::{ClientAuth, TlsRedis};
@@ -50,7 +50,8 @@ async fn the_local_server_speaks_tls_with_require_and_plaintext_with_disable() {
         .cache(Cache::Off)
         .spawn()
         .await;
-    until_ready(&app).await;
+    app.until_ready_is(StatusCode::OK, Duration::from_secs(20))
+        .await;
     let listed = app
         .client
         .get(app.admin_url("/admin/outbox"))
@@ -97,7 +98,8 @@ async fn verify_full_against_a_private_ca_migrates_and_serves() {
         .cache(Cache::Off)
         .spawn()
         .await;
-    until_ready(&app).await;
+    app.until_ready_is(StatusCode::OK, Duration::from_secs(20))
+        .await;
     // A read and a write through the pool.
     for request in [
         app.client.get(app.admin_url("/admin/outbox")),
@@ -262,18 +264,15 @@ async fn cache_serves(redis: &TlsRedis, vars: &[(&str, &str)]) -> bool {
         builder = builder.var(name, value);
     }
     let app = builder.spawn().await;
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let up = loop {
-        let response = app.get("/readyz").await;
-        let body: Value = response.json().await.unwrap();
+    let up = until(Duration::from_secs(20), "Redis checked", || async {
+        let body: Value = app.get("/readyz").await.json().await.unwrap();
         match body["dependencies"]["redis"]["status"].as_str() {
-            Some("up") => break true,
-            Some("down") => break false,
-            _ => {}
+            Some("up") => Ok(true),
+            Some("down") => Ok(false),
+            _ => Err(body.to_string()),
         }
-        assert!(Instant::now() < deadline, "Redis never checked: {body}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    })
+    .await;
     assert_eq!(app.get("/openapi.json").await.status(), StatusCode::OK);
 
     let mut settings = vec![
@@ -321,17 +320,4 @@ async fn connections_by_tls(admin_url: &str, database: &str) -> (i64, i64) {
     .unwrap();
     pool.close().await;
     counts
-}
-
-async fn until_ready(app: &TestApp) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let response = app.get("/readyz").await;
-        if response.status() == StatusCode::OK {
-            return;
-        }
-        let body = response.text().await.unwrap_or_default();
-        assert!(Instant::now() < deadline, "never ready: {body}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }

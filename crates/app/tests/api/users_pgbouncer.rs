@@ -6,20 +6,17 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{Cache, TestApp};
+use crate::helpers::TestApp;
 use crate::outbox::support::with_webhook;
-use crate::pgbouncer::SERVER_CONNECTIONS;
 use crate::pgbouncer::server::PgBouncer;
+use crate::pgbouncer::{SERVER_CONNECTIONS, behind};
 use crate::webhook_receiver::{Receiver, Reply};
 
 #[tokio::test]
 async fn the_users_api_idempotent_creation_and_events_work_through_transaction_pooling() {
     let bouncer = PgBouncer::start(SERVER_CONNECTIONS).await;
     let receiver = Receiver::start([], Reply::status(204)).await;
-    let app = with_webhook(TestApp::builder(), &receiver)
-        .database_via(bouncer.addr)
-        .cache(Cache::Off)
-        .var("DATABASE_TRANSACTION_POOLER", "true")
+    let app = with_webhook(behind(&bouncer), &receiver)
         .var("DATABASE_MAX_CONNECTIONS", "8")
         .var("OUTBOX_POLL_INTERVAL", "100ms")
         .spawn()

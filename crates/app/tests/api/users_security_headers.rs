@@ -7,17 +7,7 @@ use reqwest::{Response, StatusCode, header};
 use serde_json::json;
 
 use crate::helpers::TestApp;
-
-fn assert_nosniff(response: &Response, what: &str) {
-    assert_eq!(
-        response
-            .headers()
-            .get(header::X_CONTENT_TYPE_OPTIONS)
-            .map(|v| v.to_str().unwrap()),
-        Some("nosniff"),
-        "{what}"
-    );
-}
+use crate::security_headers::assert_nosniff;
 
 fn assert_no_store(response: &Response, what: &str) {
     assert_eq!(
