@@ -90,9 +90,9 @@ def render_line(line: str, names: Names) -> str:
     stripped = line.lstrip()
     if stripped.startswith(("//", "--")):
         # Prose, but code in backticks.
-        return replace_outside(line, TICKS, lambda s: prose(s, names), lambda s: code(s, names, True))
+        return replace_outside(line, TICKS, lambda s: prose(s, names), lambda s: code(s, names))
     # Code, but prose in string literals that are messages.
-    return replace_outside(line, STRING, lambda s: code(s, names, False), lambda s: string(s, names))
+    return replace_outside(line, STRING, lambda s: code(s, names), lambda s: string(s, names))
 
 
 def replace_outside(line, pattern, outside, inside):
@@ -116,7 +116,7 @@ def word(token: str, names: Names, form: str) -> str:
     return re.sub(r"widgets|widget|Widgets|Widget|WIDGETS|WIDGET", lambda m: table[m.group(0)], token)
 
 
-def code(text: str, names: Names, in_prose: bool) -> str:
+def code(text: str, names: Names) -> str:
     """Identifiers (snake), URL paths and scopes (kebab)."""
     text = re.sub(r"(?<=/)widgets\b", names.plural["kebab"], text)
     text = re.sub(r"\bwidgets(?=:(?!:))", names.plural["kebab"], text)
@@ -129,9 +129,9 @@ def string(text: str, names: Names) -> str:
     if re.fullmatch(r"widgets", body):  # a tag or a table
         return '"' + names.plural["kebab"] + '"'
     if "/" in body or re.search(r"widgets:", body) or re.search(r"\.widgets?\b|\bwidgets?\.", body):
-        return code(text, names, False)
+        return code(text, names)
     if re.search(r"[A-Z]*(?:SELECT|INSERT|UPDATE|DELETE|FROM)\b", body):
-        return code(text, names, False)
+        return code(text, names)
     return prose(text, names)
 
 

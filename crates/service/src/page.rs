@@ -50,6 +50,12 @@ impl PageLimit {
     pub const fn get(self) -> u32 {
         self.0
     }
+
+    /// How many rows to ask the store for: one more than the limit, which
+    /// says whether another page follows (see [`Page::from_rows`]).
+    pub const fn rows_to_fetch(self) -> u32 {
+        self.0 + 1
+    }
 }
 
 impl Default for PageLimit {
@@ -142,13 +148,7 @@ pub struct Page<T> {
 }
 
 impl<T> Page<T> {
-    /// How many rows to ask the store for: one more than `limit`, which
-    /// says whether another page follows.
-    pub const fn rows_to_fetch(limit: PageLimit) -> u32 {
-        limit.get() + 1
-    }
-
-    /// The page of `rows` (fetched with [`Page::rows_to_fetch`], in
+    /// The page of `rows` (fetched with [`PageLimit::rows_to_fetch`], in
     /// creation order), with a cursor after its last item, made by
     /// `cursor_of`, when more rows follow.
     pub fn from_rows(mut rows: Vec<T>, limit: PageLimit, cursor_of: impl Fn(&T) -> Cursor) -> Self {
@@ -284,7 +284,7 @@ mod tests {
     fn a_page_says_whether_more_follow() {
         let at = datetime!(2026-11-23 10:00:00 UTC);
         let limit = PageLimit::new(2).unwrap();
-        assert_eq!(Page::<u8>::rows_to_fetch(limit), 3);
+        assert_eq!(limit.rows_to_fetch(), 3);
         let cursor_of = |n: &u8| Cursor::after(at, Uuid::from_u128(u128::from(*n)));
         let full = Page::from_rows(vec![1, 2, 3], limit, cursor_of);
         assert_eq!(full.items, [1, 2]);

@@ -211,10 +211,7 @@ impl UserService {
         after: Option<Cursor>,
         limit: PageLimit,
     ) -> Result<Page<User>, UserError> {
-        let rows = self
-            .store
-            .list(after, Page::<User>::rows_to_fetch(limit))
-            .await?;
+        let rows = self.store.list(after, limit.rows_to_fetch()).await?;
         Ok(Page::from_rows(rows, limit, |user| {
             Cursor::after(user.created_at, user.id.as_uuid())
         }))

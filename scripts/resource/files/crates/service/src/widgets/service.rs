@@ -157,10 +157,7 @@ impl WidgetService {
         after: Option<Cursor>,
         limit: PageLimit,
     ) -> Result<Page<Widget>, WidgetError> {
-        let rows = self
-            .store
-            .list(after, Page::<Widget>::rows_to_fetch(limit))
-            .await?;
+        let rows = self.store.list(after, limit.rows_to_fetch()).await?;
         Ok(Page::from_rows(rows, limit, |widget| {
             Cursor::after(widget.created_at, widget.id.as_uuid())
         }))
