@@ -9,15 +9,20 @@
 //! of the request shows, each fact once, with the conventions' names:
 //! `http.request.method` (`_OTHER` for an unknown method), `http.route`
 //! (only when a route matched), `url.path`, `request_id`, `trace_id`,
-//! `span_id`, and at the end `http.response.status_code` and `latency_ms`.
-//! Attributes only a trace needs (`url.scheme`,
-//! `http.request.method_original`, `error.type`) are set on the
-//! OpenTelemetry span alone, and the `otel.*` fields instruct the
-//! OpenTelemetry layer: neither reaches a log line.
+//! `span_id`. The access line adds `http.response.status_code` and
+//! `latency_ms` as its own fields rather than recording them into the
+//! span: each `Span::record` costs every layer a visit, and no line of the
+//! request follows that one. Attributes only a trace needs (`url.scheme`,
+//! `http.request.method_original`, `error.type`, and the status code
+//! again) are set on the OpenTelemetry span alone, and the `otel.*` fields
+//! instruct the OpenTelemetry layer: neither reaches a log line.
 
+mod series;
+
+use std::sync::Arc;
 use std::time::Instant;
 
-use axum::extract::{MatchedPath, Request};
+use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderMap, Method};
 use axum::middleware::Next;
 use axum::response::Response;
@@ -27,6 +32,7 @@ use tracing::Instrument as _;
 use tracing::field::Empty;
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
+pub(crate) use self::series::HttpMetrics;
 use crate::request_id;
 
 /// The `route` label of requests that matched no route, so that a scanner
@@ -137,25 +143,12 @@ impl Extractor for HeaderExtractor<'_> {
     }
 }
 
-/// Decrements the in-flight gauge even when the request future is dropped
-/// (client gone, deadline, shutdown cut-off).
-struct InFlight;
-
-impl InFlight {
-    fn start() -> Self {
-        metrics::gauge!("http_requests_in_flight").increment(1.0);
-        Self
-    }
-}
-
-impl Drop for InFlight {
-    fn drop(&mut self) {
-        metrics::gauge!("http_requests_in_flight").decrement(1.0);
-    }
-}
-
 /// Middleware: span, access log and metrics for one request.
-pub async fn observe(request: Request, next: Next) -> Response {
+pub(crate) async fn observe(
+    State(metrics): State<Arc<HttpMetrics>>,
+    request: Request,
+    next: Next,
+) -> Response {
     let started = Instant::now();
     let method = method_label(request.method());
     let known = known_method(request.method());
@@ -182,8 +175,6 @@ pub async fn observe(request: Request, next: Next) -> Response {
                 request_id = request_id::of(&request).unwrap_or_default(),
                 trace_id = Empty,
                 span_id = Empty,
-                http.response.status_code = Empty,
-                latency_ms = Empty,
             )
         };
     }
@@ -214,7 +205,7 @@ pub async fn observe(request: Request, next: Next) -> Response {
         span.record("span_id", span_context.span_id().to_string());
     }
 
-    let in_flight = InFlight::start();
+    let in_flight = metrics.in_flight();
     let response = next.run(request).instrument(span.clone()).await;
     drop(in_flight);
 
@@ -224,24 +215,34 @@ pub async fn observe(request: Request, next: Next) -> Response {
     let latency_ms = f64::from(u32::try_from(elapsed.as_micros()).unwrap_or(u32::MAX)) / 1000.0;
     // An `i64`: the OpenTelemetry layer turns other integers into strings,
     // and the conventions want a number.
-    span.record("http.response.status_code", i64::from(status.as_u16()));
-    span.record("latency_ms", latency_ms);
+    let status_code = i64::from(status.as_u16());
+    span.set_attribute("http.response.status_code", status_code);
     if status.is_server_error() {
         span.record("otel.status_code", "ERROR");
         span.set_attribute("error.type", status.as_str().to_owned());
     }
-    let labels = [
-        ("method", method.to_owned()),
-        ("route", route.unwrap_or_else(|| UNMATCHED_ROUTE.to_owned())),
-        ("status", status.as_str().to_owned()),
-    ];
-    metrics::counter!("http_requests_total", &labels).increment(1);
-    metrics::histogram!("http_request_duration_seconds", &labels).record(elapsed.as_secs_f64());
+    metrics.record(
+        method,
+        route.as_deref().unwrap_or(UNMATCHED_ROUTE),
+        status,
+        elapsed,
+    );
 
+    macro_rules! access_line {
+        ($level:expr) => {
+            tracing::event!(
+                parent: &span,
+                $level,
+                http.response.status_code = status_code,
+                latency_ms,
+                "request finished"
+            )
+        };
+    }
     if quiet {
-        tracing::debug!(parent: &span, "request finished");
+        access_line!(tracing::Level::DEBUG);
     } else {
-        tracing::info!(parent: &span, "request finished");
+        access_line!(tracing::Level::INFO);
     }
     response
 }

@@ -133,7 +133,10 @@ fn shared(routes: Router) -> Router {
             .layer(middleware::map_request(request_id::drop_invalid))
             .layer(SetRequestIdLayer::x_request_id(request_id::MakeRequestIdV7))
             .layer(PropagateRequestIdLayer::x_request_id())
-            .layer(middleware::from_fn(observe::observe))
+            .layer(middleware::from_fn_with_state(
+                Arc::new(observe::HttpMetrics::new()),
+                observe::observe,
+            ))
             .layer(middleware::from_fn(problem::render))
             .layer(CatchPanicLayer::custom(error::panic_response)),
     )

@@ -97,7 +97,7 @@ pub fn layer(
                 .with_target("target")
                 .with_flattened_event();
             json.add_multiple_dynamic_fields(span_fields::write_scope::<Registry>);
-            SpanFieldsLayer.and_then(json).with_filter(filter).boxed()
+            SpanFieldsLayer::new(json).with_filter(filter).boxed()
         }
         LogFormat::Pretty => tracing_subscriber::fmt::layer()
             .with_writer(writer)

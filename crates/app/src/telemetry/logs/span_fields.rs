@@ -7,6 +7,11 @@
 //! log. [`SpanFieldsLayer`] keeps the first kind, in the order they were
 //! declared, in each span's extensions; [`write_scope`] writes those of
 //! every span around an event onto the event's JSON line, each key once.
+//!
+//! The layer hands only events to the JSON formatter it wraps. That
+//! formatter would otherwise keep a JSON copy of every span's fields too,
+//! serialized again on each `Span::record`, for span lists this service
+//! never prints: the largest single cost of a logged request.
 
 use std::fmt;
 
@@ -64,14 +69,37 @@ impl Visit for SpanFields {
 }
 
 /// Records each span's loggable fields as the span is created and as
-/// fields are recorded later.
-#[derive(Debug, Default, Clone, Copy)]
-pub(super) struct SpanFieldsLayer;
+/// fields are recorded later, and passes events (never spans) on to
+/// `events`, the layer that formats them.
+#[derive(Debug)]
+pub(super) struct SpanFieldsLayer<L> {
+    events: L,
+}
 
-impl<S> tracing_subscriber::Layer<S> for SpanFieldsLayer
+impl<L> SpanFieldsLayer<L> {
+    /// Keeps span fields for `events`, which formats the lines.
+    pub(super) const fn new(events: L) -> Self {
+        Self { events }
+    }
+}
+
+impl<S, L> tracing_subscriber::Layer<S> for SpanFieldsLayer<L>
 where
     S: Subscriber + for<'lookup> LookupSpan<'lookup>,
+    L: tracing_subscriber::Layer<S>,
 {
+    fn on_register_dispatch(&self, subscriber: &tracing::Dispatch) {
+        self.events.on_register_dispatch(subscriber);
+    }
+
+    fn on_layer(&mut self, subscriber: &mut S) {
+        self.events.on_layer(subscriber);
+    }
+
+    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+        self.events.on_event(event, ctx);
+    }
+
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
         let Some(span) = ctx.span(id) else { return };
         let mut fields = SpanFields::default();
