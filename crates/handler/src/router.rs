@@ -3,16 +3,22 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::convert::Infallible;
+
 use axum::Router;
 use axum::error_handling::HandleErrorLayer;
 use axum::extract::DefaultBodyLimit;
+use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware;
+use axum::response::Response;
+use axum::routing::Route;
 use service::health::Health;
-use tower::ServiceBuilder;
+use tower::layer::util::Identity;
 use tower::limit::GlobalConcurrencyLimitLayer;
 use tower::load_shed::LoadShedLayer;
 use tower::load_shed::error::Overloaded;
+use tower::{Layer, Service, ServiceBuilder};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
@@ -70,11 +76,17 @@ pub fn router(state: AppState, limits: HttpLimits, cors: &CorsPolicy) -> Router 
     let routes = api
         .merge(probes::router())
         .fallback(not_found)
-        .with_state(state)
-        .layer(middleware::from_fn_with_state(health, close_while_draining))
-        // Outside the limits: a preflight is answered at once, never shed.
-        .layer(tower::util::option_layer(cors.layer()));
-    shared(routes)
+        .with_state(state);
+    // One layer, not three: each `Router::layer` boxes every route again,
+    // and a boxed route is cloned for each request it serves.
+    shared_around(
+        routes,
+        ServiceBuilder::new()
+            // Outside the limits: a preflight is answered at once, never
+            // shed.
+            .layer(tower::util::option_layer(cors.layer()))
+            .layer(middleware::from_fn_with_state(health, close_while_draining)),
+    )
 }
 
 /// Says `Cache-Control: no-store` on every answer of `routes`: the
@@ -120,6 +132,17 @@ pub fn admin_router(state: AdminState) -> Router {
 /// Every response says `X-Content-Type-Options: nosniff`, so no browser
 /// reads a JSON body as something else.
 fn shared(routes: Router) -> Router {
+    shared_around(routes, Identity::new())
+}
+
+/// [`shared`], with `inner` between it and the routes.
+fn shared_around<L>(routes: Router, inner: L) -> Router
+where
+    L: Layer<Route> + Clone + Send + Sync + 'static,
+    L::Service:
+        Service<Request, Response = Response, Error = Infallible> + Clone + Send + Sync + 'static,
+    <L::Service as Service<Request>>::Future: Send + 'static,
+{
     routes.layer(
         ServiceBuilder::new()
             .layer(SetResponseHeaderLayer::overriding(
@@ -138,7 +161,8 @@ fn shared(routes: Router) -> Router {
                 observe::observe,
             ))
             .layer(middleware::from_fn(problem::render))
-            .layer(CatchPanicLayer::custom(error::panic_response)),
+            .layer(CatchPanicLayer::custom(error::panic_response))
+            .layer(inner),
     )
 }
 
@@ -148,9 +172,9 @@ fn shared(routes: Router) -> Router {
 /// an idle keep-alive connection at the moment the listener closes.
 async fn close_while_draining(
     axum::extract::State(health): axum::extract::State<Arc<Health>>,
-    request: axum::extract::Request,
+    request: Request,
     next: middleware::Next,
-) -> axum::response::Response {
+) -> Response {
     let mut response = next.run(request).await;
     if health.is_shutting_down() {
         response
