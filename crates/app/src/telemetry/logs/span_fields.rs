@@ -16,7 +16,8 @@
 use std::fmt;
 
 use json_subscriber::FieldWriter;
-use serde_json::Value;
+use serde::Serialize;
+use serde_json::value::RawValue;
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Subscriber};
@@ -26,15 +27,23 @@ use tracing_subscriber::registry::LookupSpan;
 /// Field-name prefix of the OpenTelemetry layer's instructions.
 const BOOKKEEPING_PREFIX: &str = "otel.";
 
-/// The loggable fields of one span, in declaration order.
+/// The loggable fields of one span, in declaration order, each value
+/// already JSON: a span's fields are recorded once or twice but written on
+/// every line of its work.
 #[derive(Debug, Default)]
-struct SpanFields(Vec<(&'static str, Value)>);
+struct SpanFields(Vec<(&'static str, Box<RawValue>)>);
 
 impl SpanFields {
-    fn set(&mut self, name: &'static str, value: Value) {
+    fn set(&mut self, name: &'static str, value: impl Serialize) {
         if name.starts_with(BOOKKEEPING_PREFIX) {
             return;
         }
+        // Serializing a string, number or bool does not fail (a float
+        // that is not a number becomes `null`); were it to, the field
+        // would be left out rather than the line.
+        let Ok(value) = serde_json::value::to_raw_value(&value) else {
+            return;
+        };
         match self.0.iter_mut().find(|(key, _)| *key == name) {
             Some((_, old)) => *old = value,
             None => self.0.push((name, value)),
@@ -44,27 +53,27 @@ impl SpanFields {
 
 impl Visit for SpanFields {
     fn record_str(&mut self, field: &Field, value: &str) {
-        self.set(field.name(), Value::from(value));
+        self.set(field.name(), value);
     }
 
     fn record_u64(&mut self, field: &Field, value: u64) {
-        self.set(field.name(), Value::from(value));
+        self.set(field.name(), value);
     }
 
     fn record_i64(&mut self, field: &Field, value: i64) {
-        self.set(field.name(), Value::from(value));
+        self.set(field.name(), value);
     }
 
     fn record_f64(&mut self, field: &Field, value: f64) {
-        self.set(field.name(), Value::from(value));
+        self.set(field.name(), value);
     }
 
     fn record_bool(&mut self, field: &Field, value: bool) {
-        self.set(field.name(), Value::from(value));
+        self.set(field.name(), value);
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        self.set(field.name(), Value::from(format!("{value:?}")));
+        self.set(field.name(), format!("{value:?}"));
     }
 }
 
@@ -152,16 +161,19 @@ mod tests {
     #[test]
     fn bookkeeping_fields_are_not_kept_and_later_values_replace() {
         let mut fields = SpanFields::default();
-        fields.set("otel.name", Value::from("GET /x"));
-        fields.set("http.route", Value::from("/x"));
-        fields.set("otel.kind", Value::from("server"));
-        fields.set("http.response.status_code", Value::from(200));
-        fields.set("http.route", Value::from("/y"));
+        fields.set("otel.name", "GET /x");
+        fields.set("http.route", "/x");
+        fields.set("otel.kind", "server");
+        fields.set("http.response.status_code", 200);
+        fields.set("http.route", "/y \"quoted\"");
+        fields.set("latency_ms", f64::NAN);
+        let written: Vec<(&str, &str)> = fields.0.iter().map(|(k, v)| (*k, v.get())).collect();
         assert_eq!(
-            fields.0,
+            written,
             [
-                ("http.route", Value::from("/y")),
-                ("http.response.status_code", Value::from(200)),
+                ("http.route", r#""/y \"quoted\"""#),
+                ("http.response.status_code", "200"),
+                ("latency_ms", "null"),
             ]
         );
     }
