@@ -97,7 +97,7 @@ prepare: sqlx-db ## Regenerate .sqlx/ after changing a query or a migration
 	DATABASE_URL=$(SQLX_DATABASE_URL) $(CARGO) sqlx prepare --workspace -- --all-targets
 
 .PHONY: bench
-bench: ## Benchmark the release service against bare axum (wrk), then outbox delivery; tables in target/bench/report.md
+bench: ## Benchmark each route against a baseline doing the same work (wrk, pinned cores), then outbox delivery; tables in target/bench/report.md
 	bench/run.sh
 
 .PHONY: deps-up

@@ -36,6 +36,9 @@ DELETE = [
     "crates/app/tests/faults",
     "mk/faults.mk",
     "bench/delivery",
+    "bench/users.sh",
+    "bench/users_create.lua",
+    "bench/bare/src/users.rs",
     # The fault suite's support crate: nothing else uses it.
     "crates/testkit",
     # Nothing is left to drop.
@@ -204,9 +207,10 @@ EDITS = {
     "Makefile": [
         remove_lines("include mk/faults.mk"),
         replace_line(
-            "bench: ## Benchmark the release service against bare axum (wrk), then outbox delivery;"
-            " tables in target/bench/report.md",
-            "bench: ## Benchmark the release service against bare axum (wrk); table in target/bench/report.md",
+            "bench: ## Benchmark each route against a baseline doing the same work (wrk, pinned cores),"
+            " then outbox delivery; tables in target/bench/report.md",
+            "bench: ## Benchmark each route against a baseline doing the same work (wrk, pinned cores);"
+            " table in target/bench/report.md",
         ),
     ],
     "Cargo.toml": [
@@ -264,17 +268,35 @@ EDITS = {
     ".ci/run": [remove_lines('log "make faults"', "make faults")],
     "bench/run.sh": [
         remove_lines(
+            "# The example's rows are in bench/users.sh.",
             "# Then outbox delivery (bench/delivery: latency from a create's 201 to its",
             "# webhook, and deliveries per second with two replicas sharing the table).",
             "    # The delivery driver kills the service processes it started on SIGTERM.",
             '    stop "${DELIVERY_PID:-}"',
+            "# The example's rows set it to the cached read.",
+            ". bench/users.sh",
         ),
-        remove_matching(r"USER_ID=.*\\|    -d .*Bench.*|curl .*/api/v1/users/\$USER_ID.*|.*USER_RPS.*", 4),
         replace_line(
             "cargo build --release --locked -p bulkhead -p bench-bare -p bench-delivery",
             "cargo build --release --locked -p bulkhead -p bench-bare",
         ),
         remove_to_end("# Free the cores for the delivery runs."),
+    ],
+    "bench/bare/src/main.rs": [
+        replace_text("//!\n//! The example's baselines are in [`users`].\n", ""),
+        remove_lines(
+            "mod users;",
+            "    let app = app.merge(users::routes().await?);",
+        ),
+    ],
+    # What the example's baselines needed.
+    "bench/bare/Cargo.toml": [
+        remove_lines(
+            "redis.workspace = true",
+            "serde.workspace = true",
+            "time.workspace = true",
+            "uuid.workspace = true",
+        ),
     ],
 }
 MARKED = ["README.md", "ARCHITECTURE.md"]
