@@ -14,7 +14,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use config::Settings;
-use tracing_subscriber::Layer as _;
 use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::util::SubscriberInitExt as _;
 
@@ -58,11 +57,7 @@ impl Telemetry {
         )?;
         tracing_subscriber::registry()
             .with(log_layer)
-            .with(
-                tracing_opentelemetry::layer()
-                    .with_tracer(traces.tracer())
-                    .with_filter(traces.span_filter()),
-            )
+            .with(traces.layer())
             .try_init()
             .map_err(|err| anyhow::anyhow!("installing the log subscriber: {err}"))?;
         let telemetry = Self {

@@ -260,7 +260,7 @@ impl IntoResponse for ApiError {
 
 /// [`CatchPanicLayer`](tower_http::catch_panic::CatchPanicLayer) handler:
 /// a panic becomes a `500` whose cause (the panic message) is logged by
-/// [`render`] and never sent to the client.
+/// `problem::render` and never sent to the client.
 pub fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {
     let message = panic
         .downcast_ref::<&str>()

@@ -8,6 +8,8 @@
 //! # Layout
 //! - [`router`]: the public and admin routers with their middleware stacks.
 //! - `state`: [`AppState`], what the public router's handlers can reach.
+//! - `edge`: the one middleware every request and response passes
+//!   (request id, observation, problem rendering, response headers).
 //! - [`observe`]: the request span, access log line and HTTP metrics.
 //! - [`probes`]: `/healthz`, `/startupz`, `/readyz`.
 //! - [`admin`]: `/metrics` and `/debug/log-level` on the admin listener.
@@ -16,8 +18,8 @@
 //! - [`users`]: the users routes and their request/response bodies.
 //! - [`error`]: [`ApiError`](error::ApiError), the one error type handlers
 //!   return, its status mapping, and the answer to a panic.
-//! - [`problem`]: the problem+json body, and the middleware that renders every
-//!   error response (axum's own 404/405/413, timeouts, panics) as one.
+//! - [`problem`]: the problem+json body, and the rendering of every error
+//!   response (axum's own 404/405/413, timeouts, panics) as one.
 //! - [`responses`]: the error answers operations share in the OpenAPI
 //!   document (request, item, body, auth and server errors).
 //! - [`extract`]: `Json`/`Query`/`Path` wrappers whose rejections are
@@ -34,6 +36,7 @@ pub mod admin;
 pub mod auth;
 pub mod body;
 mod cors;
+mod edge;
 pub mod error;
 pub mod extract;
 pub mod idempotency;

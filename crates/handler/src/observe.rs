@@ -1,5 +1,6 @@
-//! The request span, the access log line and the HTTP metrics: one
-//! middleware, so all three agree on the route, status and latency.
+//! The request span, the access log line and the HTTP metrics of one
+//! `Observation`, so all three agree on the route, status and latency;
+//! the request's edge (`edge.rs`) starts and finishes it.
 //!
 //! The span continues the caller's trace when the request carries a W3C
 //! `traceparent` and follows the stable HTTP semantic conventions for
@@ -19,17 +20,14 @@
 
 mod series;
 
-use std::sync::Arc;
 use std::time::Instant;
 
-use axum::extract::{MatchedPath, Request, State};
-use axum::http::{HeaderMap, Method};
-use axum::middleware::Next;
-use axum::response::Response;
+use axum::extract::{MatchedPath, Request};
+use axum::http::{HeaderMap, Method, StatusCode};
 use opentelemetry::propagation::Extractor;
 use opentelemetry::trace::TraceContextExt as _;
-use tracing::Instrument as _;
-use tracing::field::Empty;
+use tracing::Span;
+use tracing::field::{Empty, display};
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
 pub(crate) use self::series::HttpMetrics;
@@ -143,55 +141,115 @@ impl Extractor for HeaderExtractor<'_> {
     }
 }
 
-/// Middleware: span, access log and metrics for one request.
-pub(crate) async fn observe(
-    State(metrics): State<Arc<HttpMetrics>>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let started = Instant::now();
-    let method = method_label(request.method());
-    let known = known_method(request.method());
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|path| path.as_str().to_owned());
-    let quiet = route
-        .as_deref()
-        .is_some_and(|route| QUIET_ROUTES.contains(&route));
+/// What is known of a request while it is served: its span, its labels
+/// and when it began. Started before the request goes in, finished once
+/// its response is final.
+pub(crate) struct Observation {
+    started: Instant,
+    method: &'static str,
+    route: Option<MatchedPath>,
+    quiet: bool,
+}
 
-    macro_rules! request_span {
-        ($level:expr) => {
-            tracing::span!(
-                target: SPAN_TARGET,
-                $level,
-                "request",
-                otel.name = span_name(known, route.as_deref()),
-                otel.kind = "server",
-                otel.status_code = Empty,
-                http.request.method = known.unwrap_or("_OTHER"),
-                http.route = route.as_deref(),
-                url.path = request.uri().path(),
-                request_id = request_id::of(&request).unwrap_or_default(),
-                trace_id = Empty,
-                span_id = Empty,
-            )
+impl Observation {
+    /// Starts the clock and opens the request span, continuing the
+    /// caller's trace if it sent one.
+    pub(crate) fn start(request: &Request) -> (Self, Span) {
+        let started = Instant::now();
+        let known = known_method(request.method());
+        let route = request.extensions().get::<MatchedPath>().cloned();
+        let path = route.as_ref().map(MatchedPath::as_str);
+        let quiet = path.is_some_and(|route| QUIET_ROUTES.contains(&route));
+
+        macro_rules! request_span {
+            ($level:expr) => {
+                tracing::span!(
+                    target: SPAN_TARGET,
+                    $level,
+                    "request",
+                    otel.name = span_name(known, path),
+                    otel.kind = "server",
+                    otel.status_code = Empty,
+                    http.request.method = known.unwrap_or("_OTHER"),
+                    http.route = path,
+                    url.path = request.uri().path(),
+                    request_id = request_id::of(request).unwrap_or_default(),
+                    trace_id = Empty,
+                    span_id = Empty,
+                )
+            };
+        }
+        // Probes and scrapes get a debug-level span: at the usual info
+        // level they cost no span, no log formatting and no trace, which
+        // keeps a probe flood cheap and traces free of noise.
+        let span = if quiet {
+            request_span!(tracing::Level::DEBUG)
+        } else {
+            request_span!(tracing::Level::INFO)
         };
+        if !span.is_disabled() {
+            trace_request(&span, request, known);
+        }
+        let observation = Self {
+            started,
+            method: method_label(request.method()),
+            route,
+            quiet,
+        };
+        (observation, span)
     }
-    // Probes and scrapes get a debug-level span: at the usual info level
-    // they cost no span, no log formatting and no trace, which keeps a
-    // probe flood cheap and traces free of noise.
-    let span = if quiet {
-        request_span!(tracing::Level::DEBUG)
-    } else {
-        request_span!(tracing::Level::INFO)
-    };
+
+    /// Records the answer: the span's status, the HTTP metrics and the
+    /// access line.
+    pub(crate) fn finish(self, span: &Span, metrics: &HttpMetrics, status: StatusCode) {
+        let elapsed = self.started.elapsed();
+        // Milliseconds to the microsecond: `2.392`, not
+        // `2.3920529999999998`.
+        let latency_ms = f64::from(u32::try_from(elapsed.as_micros()).unwrap_or(u32::MAX)) / 1000.0;
+        // An `i64`: the OpenTelemetry layer turns other integers into
+        // strings, and the conventions want a number.
+        let status_code = i64::from(status.as_u16());
+        if !span.is_disabled() {
+            span.set_attribute("http.response.status_code", status_code);
+            if status.is_server_error() {
+                span.record("otel.status_code", "ERROR");
+                span.set_attribute("error.type", status.as_str().to_owned());
+            }
+        }
+        let route = self
+            .route
+            .as_ref()
+            .map_or(UNMATCHED_ROUTE, MatchedPath::as_str);
+        metrics.record(self.method, route, status, elapsed);
+
+        macro_rules! access_line {
+            ($level:expr) => {
+                tracing::event!(
+                    parent: span,
+                    $level,
+                    http.response.status_code = status_code,
+                    latency_ms,
+                    "request finished"
+                )
+            };
+        }
+        if self.quiet {
+            access_line!(tracing::Level::DEBUG);
+        } else {
+            access_line!(tracing::Level::INFO);
+        }
+    }
+}
+
+/// Joins the caller's trace, sets the attributes only a trace needs, and
+/// records the ids every log line of the request shows.
+fn trace_request(span: &Span, request: &Request, known: Option<&'static str>) {
     let parent = opentelemetry::global::get_text_map_propagator(|propagator| {
         propagator.extract(&HeaderExtractor(request.headers()))
     });
     // Without an OpenTelemetry layer installed these do nothing.
     let _ = span.set_parent(parent);
-    span.set_attribute("url.scheme", url_scheme(&request));
+    span.set_attribute("url.scheme", url_scheme(request));
     if known.is_none() {
         span.set_attribute(
             "http.request.method_original",
@@ -199,52 +257,12 @@ pub(crate) async fn observe(
         );
     }
     let context = span.context();
-    let span_context = context.span().span_context().clone();
+    let trace = context.span();
+    let span_context = trace.span_context();
     if span_context.is_valid() {
-        span.record("trace_id", span_context.trace_id().to_string());
-        span.record("span_id", span_context.span_id().to_string());
+        span.record("trace_id", display(span_context.trace_id()));
+        span.record("span_id", display(span_context.span_id()));
     }
-
-    let in_flight = metrics.in_flight();
-    let response = next.run(request).instrument(span.clone()).await;
-    drop(in_flight);
-
-    let status = response.status();
-    let elapsed = started.elapsed();
-    // Milliseconds to the microsecond: `2.392`, not `2.3920529999999998`.
-    let latency_ms = f64::from(u32::try_from(elapsed.as_micros()).unwrap_or(u32::MAX)) / 1000.0;
-    // An `i64`: the OpenTelemetry layer turns other integers into strings,
-    // and the conventions want a number.
-    let status_code = i64::from(status.as_u16());
-    span.set_attribute("http.response.status_code", status_code);
-    if status.is_server_error() {
-        span.record("otel.status_code", "ERROR");
-        span.set_attribute("error.type", status.as_str().to_owned());
-    }
-    metrics.record(
-        method,
-        route.as_deref().unwrap_or(UNMATCHED_ROUTE),
-        status,
-        elapsed,
-    );
-
-    macro_rules! access_line {
-        ($level:expr) => {
-            tracing::event!(
-                parent: &span,
-                $level,
-                http.response.status_code = status_code,
-                latency_ms,
-                "request finished"
-            )
-        };
-    }
-    if quiet {
-        access_line!(tracing::Level::DEBUG);
-    } else {
-        access_line!(tracing::Level::INFO);
-    }
-    response
 }
 
 #[cfg(test)]

@@ -1,9 +1,10 @@
-//! RFC 9457 problem details, and the middleware that makes every error
+//! RFC 9457 problem details, and the rendering that makes every error
 //! response one.
 //!
 //! Handlers and layers never write error bodies themselves. An error
 //! response carries a [`Problem`] (and, for server errors, its cause) in its
-//! extensions; [`render`] turns that into the `application/problem+json`
+//! extensions; `render`, called for every response by the request's
+//! edge (`edge.rs`), turns that into the `application/problem+json`
 //! body, adds the request id and the path, and logs the cause once, inside
 //! the request span. Error responses made by axum or tower-http (wrong
 //! method, timeout) carry nothing and get a problem built from their status.
@@ -11,14 +12,14 @@
 use std::sync::Arc;
 
 use axum::body::Body;
+#[cfg(test)]
 use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode, header};
+#[cfg(test)]
 use axum::middleware::Next;
 use axum::response::Response;
 use serde::Serialize;
 use utoipa::ToSchema;
-
-use crate::request_id;
 
 /// Media type of every error body.
 pub const CONTENT_TYPE: &str = "application/problem+json";
@@ -88,15 +89,14 @@ impl Problem {
 }
 
 /// The cause of a server error, kept in the response's extensions until
-/// [`render`] logs it.
+/// `render` logs it.
 #[derive(Debug, Clone)]
 pub(crate) struct Cause(pub(crate) Arc<anyhow::Error>);
 
-/// Middleware: renders every error response as problem+json.
-pub async fn render(request: Request, next: Next) -> Response {
-    let request_id = request_id::of(&request).map(str::to_owned);
-    let path = request.uri().path().to_owned();
-    let mut response = next.run(request).await;
+/// Renders an error response as problem+json, naming the request's path
+/// (`instance`) and id, and logs the cause of a server error: the one
+/// place it is logged. Other responses pass unchanged.
+pub(crate) fn render(mut response: Response, path: &str, request_id: Option<&str>) -> Response {
     let status = response.status();
 
     if let Some(Cause(cause)) = response.extensions_mut().remove::<Cause>() {
@@ -116,8 +116,8 @@ pub async fn render(request: Request, next: Next) -> Response {
         None => return response,
     };
     let problem = Problem {
-        instance: Some(path),
-        request_id,
+        instance: Some(path.to_owned()),
+        request_id: request_id.map(str::to_owned),
         ..problem
     };
     // Serializing strings and numbers cannot fail; were it to, the status
@@ -128,6 +128,15 @@ pub async fn render(request: Request, next: Next) -> Response {
     headers.remove(header::CONTENT_LENGTH);
     let (parts, _) = response.into_parts();
     Response::from_parts(parts, Body::from(body))
+}
+
+/// Middleware rendering error responses alone, for tests of routes
+/// without the whole stack.
+#[cfg(test)]
+pub(crate) async fn render_errors(request: Request, next: Next) -> Response {
+    let path = request.uri().path().to_owned();
+    let request_id = crate::request_id::of(&request).map(str::to_owned);
+    render(next.run(request).await, &path, request_id.as_deref())
 }
 
 /// An error response without a body of its own: axum's 405, tower-http's

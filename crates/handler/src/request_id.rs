@@ -4,10 +4,11 @@
 
 use axum::extract::Request;
 use axum::http::HeaderValue;
-use tower_http::request_id::{MakeRequestId, RequestId};
+use axum::http::header::HeaderName;
 use uuid::Uuid;
 
-const HEADER: &str = "x-request-id";
+/// `X-Request-Id`.
+pub const HEADER: HeaderName = HeaderName::from_static("x-request-id");
 
 /// Longest caller-supplied id kept.
 pub const MAX_LEN: usize = 128;
@@ -17,29 +18,32 @@ pub fn is_valid(value: &[u8]) -> bool {
     !value.is_empty() && value.len() <= MAX_LEN && value.iter().all(|b| b.is_ascii_graphic())
 }
 
-/// Removes a caller's id that is not [`is_valid`], so that a new one is made.
-pub async fn drop_invalid(mut request: Request) -> Request {
-    if request
-        .headers()
-        .get_all(HEADER)
-        .iter()
-        .enumerate()
-        .any(|(i, v)| i > 0 || !is_valid(v.as_bytes()))
-    {
-        request.headers_mut().remove(HEADER);
-    }
-    request
-}
+/// The request's id, kept in its extensions for the handlers and for
+/// [`of`].
+#[derive(Debug, Clone)]
+pub struct RequestId(HeaderValue);
 
-/// Makes UUIDv7 request ids: unique, and sortable by time in log searches.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct MakeRequestIdV7;
-
-impl MakeRequestId for MakeRequestIdV7 {
-    fn make_request_id<B>(&mut self, _request: &axum::http::Request<B>) -> Option<RequestId> {
-        let id = Uuid::now_v7().hyphenated().to_string();
-        HeaderValue::from_str(&id).ok().map(RequestId::new)
-    }
+/// Gives `request` its id: the caller's when there is exactly one and it
+/// [`is_valid`], otherwise a new UUIDv7 (unique, and sortable by time in
+/// log searches) in place of whatever was sent. Returns it for the
+/// response.
+pub fn assign(request: &mut Request) -> HeaderValue {
+    let mut sent = request.headers().get_all(HEADER).iter();
+    let kept = match (sent.next(), sent.next()) {
+        (Some(value), None) if is_valid(value.as_bytes()) => Some(value.clone()),
+        _ => None,
+    };
+    let id = kept.unwrap_or_else(|| {
+        let mut buffer = Uuid::encode_buffer();
+        let text = Uuid::now_v7().hyphenated().encode_lower(&mut buffer);
+        // 36 hex digits and hyphens are always a valid header value; the
+        // fallback is never taken.
+        let id = HeaderValue::from_str(text).unwrap_or(HeaderValue::from_static("unknown"));
+        request.headers_mut().insert(HEADER, id.clone());
+        id
+    });
+    request.extensions_mut().insert(RequestId(id.clone()));
+    id
 }
 
 /// The request id as text, if the request has one.
@@ -47,22 +51,39 @@ pub fn of<B>(request: &axum::http::Request<B>) -> Option<&str> {
     request
         .extensions()
         .get::<RequestId>()
-        .and_then(|id| id.header_value().to_str().ok())
-}
-
-/// The span every request runs in.
-pub fn make_span<B>(request: &axum::http::Request<B>) -> tracing::Span {
-    tracing::info_span!(
-        "request",
-        method = %request.method(),
-        path = %request.uri().path(),
-        request_id = of(request).unwrap_or_default(),
-    )
+        .and_then(|id| id.0.to_str().ok())
 }
 
 #[cfg(test)]
 mod tests {
-    use super::is_valid;
+    use axum::body::Body;
+
+    use super::{HEADER, Request, assign, is_valid, of};
+
+    fn assigned(sent: &[&str]) -> (String, Request) {
+        let mut builder = Request::builder().uri("/");
+        for value in sent {
+            builder = builder.header(HEADER, *value);
+        }
+        let mut request = builder.body(Body::empty()).unwrap();
+        let id = assign(&mut request);
+        (id.to_str().unwrap().to_owned(), request)
+    }
+
+    #[test]
+    fn one_sane_id_is_kept_and_anything_else_replaced_by_a_uuid_v7() {
+        let (id, request) = assigned(&["abc-123"]);
+        assert_eq!(id, "abc-123");
+        assert_eq!(of(&request), Some("abc-123"));
+        for sent in [&[][..], &["has space"], &["one", "two"]] {
+            let (id, request) = assigned(sent);
+            let uuid = uuid::Uuid::parse_str(&id).unwrap();
+            assert_eq!(uuid.get_version_num(), 7, "{sent:?}");
+            assert_eq!(of(&request), Some(id.as_str()));
+            let headers: Vec<_> = request.headers().get_all(HEADER).iter().collect();
+            assert_eq!(headers, [id.as_str()], "{sent:?}");
+        }
+    }
 
     #[test]
     fn sane_ids_are_kept_and_others_are_not() {

@@ -13,15 +13,12 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware;
 use axum::response::Response;
 use axum::routing::Route;
-use service::health::Health;
 use tower::layer::util::Identity;
 use tower::limit::GlobalConcurrencyLimitLayer;
 use tower::load_shed::LoadShedLayer;
 use tower::load_shed::error::Overloaded;
 use tower::{Layer, Service, ServiceBuilder};
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 use utoipa_axum::router::OpenApiRouter;
@@ -29,9 +26,10 @@ use utoipa_axum::router::OpenApiRouter;
 use crate::admin::{self, AdminState};
 use crate::auth::Auth;
 use crate::cors::CorsPolicy;
+use crate::edge::{self, Edge};
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::{error, observe, openapi, probes, problem, request_id, users};
+use crate::{error, openapi, probes, users};
 
 /// Limits applied to API requests.
 #[derive(Debug, Clone, Copy)]
@@ -72,21 +70,13 @@ pub fn router(state: AppState, limits: HttpLimits, cors: &CorsPolicy) -> Router 
         spec
     };
     let api = limited(api.merge(openapi::router(spec)), limits);
-    let health = Arc::clone(&state.health);
+    let edge = Edge::new(Some(Arc::clone(&state.health)));
     let routes = api
         .merge(probes::router())
         .fallback(not_found)
         .with_state(state);
-    // One layer, not three: each `Router::layer` boxes every route again,
-    // and a boxed route is cloned for each request it serves.
-    shared_around(
-        routes,
-        ServiceBuilder::new()
-            // Outside the limits: a preflight is answered at once, never
-            // shed.
-            .layer(tower::util::option_layer(cors.layer()))
-            .layer(middleware::from_fn_with_state(health, close_while_draining)),
-    )
+    // Outside the limits: a preflight is answered at once, never shed.
+    shared_around(routes, edge, tower::util::option_layer(cors.layer()))
 }
 
 /// Says `Cache-Control: no-store` on every answer of `routes`: the
@@ -123,20 +113,18 @@ pub fn admin_router(state: AdminState) -> Router {
 
 /// The middleware every request passes through, outermost first:
 ///
-/// 1. `Authorization`/`Cookie` are marked sensitive, so no log shows them;
-/// 2. the request id is checked or made, and echoed in the response;
-/// 3. the request span, access log line and HTTP metrics ([`observe`]);
-/// 4. every error response is rendered as problem+json, and logged once;
-/// 5. a panic in a handler becomes a counted `500`.
-///
-/// Every response says `X-Content-Type-Options: nosniff`, so no browser
-/// reads a JSON body as something else.
+/// 1. the [`edge`](crate::edge): request id, span, access log line and
+///    HTTP metrics, problem+json for every error response, the response's
+///    security headers;
+/// 2. a panic in a handler becomes a counted `500`.
 fn shared(routes: Router) -> Router {
-    shared_around(routes, Identity::new())
+    shared_around(routes, Edge::new(None), Identity::new())
 }
 
-/// [`shared`], with `inner` between it and the routes.
-fn shared_around<L>(routes: Router, inner: L) -> Router
+/// [`shared`] with `edge`, and `inner` between it and the routes. One
+/// layer, not several: each `Router::layer` boxes every route again, and
+/// a boxed route is cloned for each request it serves.
+fn shared_around<L>(routes: Router, edge: Arc<Edge>, inner: L) -> Router
 where
     L: Layer<Route> + Clone + Send + Sync + 'static,
     L::Service:
@@ -145,43 +133,10 @@ where
 {
     routes.layer(
         ServiceBuilder::new()
-            .layer(SetResponseHeaderLayer::overriding(
-                header::X_CONTENT_TYPE_OPTIONS,
-                HeaderValue::from_static("nosniff"),
-            ))
-            .layer(SetSensitiveRequestHeadersLayer::new([
-                header::AUTHORIZATION,
-                header::COOKIE,
-            ]))
-            .layer(middleware::map_request(request_id::drop_invalid))
-            .layer(SetRequestIdLayer::x_request_id(request_id::MakeRequestIdV7))
-            .layer(PropagateRequestIdLayer::x_request_id())
-            .layer(middleware::from_fn_with_state(
-                Arc::new(observe::HttpMetrics::new()),
-                observe::observe,
-            ))
-            .layer(middleware::from_fn(problem::render))
+            .layer(middleware::from_fn_with_state(edge, edge::edge))
             .layer(CatchPanicLayer::custom(error::panic_response))
             .layer(inner),
     )
-}
-
-/// Once a shutdown has begun, every answer says `Connection: close`: a
-/// client then opens a new connection for its next request (to another
-/// replica, once the load balancer has caught up) instead of sending it on
-/// an idle keep-alive connection at the moment the listener closes.
-async fn close_while_draining(
-    axum::extract::State(health): axum::extract::State<Arc<Health>>,
-    request: Request,
-    next: middleware::Next,
-) -> Response {
-    let mut response = next.run(request).await;
-    if health.is_shutting_down() {
-        response
-            .headers_mut()
-            .insert(header::CONNECTION, HeaderValue::from_static("close"));
-    }
-    response
 }
 
 /// The document without any operation's security requirement.

@@ -29,9 +29,12 @@ use opentelemetry::KeyValue;
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
-use opentelemetry_sdk::trace::{Sampler, SdkTracer, SdkTracerProvider};
+use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
+use tracing::Subscriber;
 use tracing::level_filters::LevelFilter;
+use tracing_subscriber::Layer;
 use tracing_subscriber::filter::Targets;
+use tracing_subscriber::registry::LookupSpan;
 
 pub use self::queue::DroppedSpans;
 
@@ -72,16 +75,33 @@ impl Traces {
         })
     }
 
-    /// The tracer for the `tracing` layer.
-    pub fn tracer(&self) -> SdkTracer {
-        self.provider.tracer(env!("CARGO_PKG_NAME"))
+    /// The `tracing` layer that makes OpenTelemetry spans, for the
+    /// registry `S`.
+    ///
+    /// Spans carry the attributes the code gives them and no more: not the
+    /// source location, thread or busy and idle times of each span, which
+    /// describe the instrumentation rather than the request and cost every
+    /// span allocations and a clock read at each poll. Nothing here reads
+    /// the OpenTelemetry context as the current one, so entering a span
+    /// does not make it so.
+    pub fn layer<S>(&self) -> impl Layer<S> + use<S>
+    where
+        S: Subscriber + for<'span> LookupSpan<'span>,
+    {
+        tracing_opentelemetry::layer()
+            .with_tracer(self.provider.tracer(env!("CARGO_PKG_NAME")))
+            .with_location(false)
+            .with_threads(false)
+            .with_tracked_inactivity(false)
+            .with_context_activation(false)
+            .with_filter(self.span_filter())
     }
 
     /// Spans that become OpenTelemetry spans: the service's own, at info
     /// and above. The exporter's own stack (tonic, hyper, reqwest) is
     /// excluded, or its spans would be exported in a loop. With the SDK
     /// disabled, only the request span, whose ids the log lines show.
-    pub fn span_filter(&self) -> Targets {
+    fn span_filter(&self) -> Targets {
         if self.disabled {
             return Targets::new().with_target(handler::observe::SPAN_TARGET, LevelFilter::INFO);
         }

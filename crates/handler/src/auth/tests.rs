@@ -51,7 +51,7 @@ fn app(auth: Auth) -> Router {
             .post(|| async { "posted" }),
         )
         .route_layer(from_fn_with_state(Guard::new(auth, SCOPES), require))
-        .layer(from_fn(problem::render))
+        .layer(from_fn(problem::render_errors))
 }
 
 async fn call(auth: Auth, method: &str, authorization: &[&str]) -> (StatusCode, HeaderMap, Value) {

@@ -84,7 +84,10 @@ impl Pool {
             return Ok(Session(SessionKind::Pooled(self.begin().await?)));
         }
         let started = Instant::now();
-        let result = self.connections.acquire().await;
+        // Boxed where it is made: sqlx's acquire future holds a whole
+        // connection attempt (about 14 KiB), and every future that awaited
+        // it unboxed would carry and copy it.
+        let result = Box::pin(self.connections.acquire()).await;
         record_wait(started);
         let conn = result.map_err(|e| store_error(e, Some(&self.connections)))?;
         Ok(Session(SessionKind::Direct(conn)))
@@ -95,12 +98,15 @@ impl Pool {
     /// transaction on an already acquired connection it then owns).
     pub(crate) async fn begin(&self) -> Result<Transaction<'static, Postgres>, StoreError> {
         let started = Instant::now();
+        // Boxed, as in `session`: the future holds a connection attempt.
         let result = match &self.pooled_begin {
-            None => self.connections.begin().await,
+            None => Box::pin(self.connections.begin()).await,
             Some(begin) => {
-                self.connections
-                    .begin_with(sqlx::AssertSqlSafe(begin.clone()))
-                    .await
+                Box::pin(
+                    self.connections
+                        .begin_with(sqlx::AssertSqlSafe(begin.clone())),
+                )
+                .await
             }
         };
         record_wait(started);
