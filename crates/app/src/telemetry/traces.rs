@@ -38,12 +38,16 @@ use tracing_subscriber::registry::LookupSpan;
 
 pub use self::queue::DroppedSpans;
 
+/// The crate whose spans stand for database and cache calls.
+const DATA_LAYER: &str = "repository";
+
 /// The tracer provider and its drop counters.
 #[derive(Debug)]
 pub struct Traces {
     provider: SdkTracerProvider,
     dropped: DroppedSpans,
     disabled: bool,
+    exporting: bool,
 }
 
 impl Traces {
@@ -56,13 +60,17 @@ impl Traces {
         opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
         let dropped = DroppedSpans::default();
         let builder = SdkTracerProvider::builder().with_resource(resource(settings));
+        let mut exporting = false;
         let builder = if settings.sdk_disabled {
             // Spans that are never recorded still get ids.
             builder.with_sampler(Sampler::AlwaysOff)
         } else {
             let builder = builder.with_sampler(sampler(settings.sampler));
             match export::exporter(settings)? {
-                Some(exporter) => builder.with_span_processor(queue::processor(exporter, &dropped)),
+                Some(exporter) => {
+                    exporting = true;
+                    builder.with_span_processor(queue::processor(exporter, &dropped))
+                }
                 None => builder,
             }
         };
@@ -72,6 +80,7 @@ impl Traces {
             provider,
             dropped,
             disabled: settings.sdk_disabled,
+            exporting,
         })
     }
 
@@ -99,16 +108,24 @@ impl Traces {
 
     /// Spans that become OpenTelemetry spans: the service's own, at info
     /// and above. The exporter's own stack (tonic, hyper, reqwest) is
-    /// excluded, or its spans would be exported in a loop. With the SDK
-    /// disabled, only the request span, whose ids the log lines show.
+    /// excluded, or its spans would be exported in a loop. With no
+    /// exporter, not the data layer's either: their context never leaves
+    /// the process, so nothing would read them, while the request's,
+    /// the worker's and the outbound calls' still give log lines their ids
+    /// and outbound requests their `traceparent`. With the SDK disabled,
+    /// only the request span, whose ids the log lines show.
     fn span_filter(&self) -> Targets {
         if self.disabled {
             return Targets::new().with_target(handler::observe::SPAN_TARGET, LevelFilter::INFO);
         }
-        let excluded = super::OTEL_CRATES.iter().chain(super::TRANSPORT_CRATES);
+        let mut excluded: Vec<&str> = super::OTEL_CRATES.to_vec();
+        excluded.extend(super::TRANSPORT_CRATES);
+        if !self.exporting {
+            excluded.push(DATA_LAYER);
+        }
         Targets::new()
             .with_default(LevelFilter::INFO)
-            .with_targets(excluded.map(|c| (*c, LevelFilter::OFF)))
+            .with_targets(excluded.into_iter().map(|c| (c, LevelFilter::OFF)))
     }
 
     /// The drop counters.
