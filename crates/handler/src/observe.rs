@@ -141,9 +141,9 @@ impl Extractor for HeaderExtractor<'_> {
     }
 }
 
-/// What is known of a request while it is served: its span, its labels
-/// and when it began. Started before the request goes in, finished once
-/// its response is final.
+/// What is known of a request while it is served: its labels and when it
+/// began. Started before the request goes in, with the request span
+/// beside it; finished, with that span, once the response is final.
 pub(crate) struct Observation {
     started: Instant,
     method: &'static str,
