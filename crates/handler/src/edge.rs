@@ -58,8 +58,10 @@ pub(crate) async fn edge(
 ) -> Response {
     mark_sensitive(request.headers_mut());
     let request_id = request_id::assign(&mut request);
+    // Made of visible ASCII, whether kept or new.
+    let id = request_id.to_str().unwrap_or_default();
     let uri = request.uri().clone();
-    let (observation, span) = Observation::start(&request);
+    let (observation, span) = Observation::start(&request, id);
 
     let in_flight = edge.metrics.in_flight();
     let mut served = pin!(next.run(request).instrument(span));
@@ -67,8 +69,7 @@ pub(crate) async fn edge(
     drop(in_flight);
     let span = served.span();
 
-    let mut response =
-        span.in_scope(|| problem::render(response, uri.path(), request_id.to_str().ok()));
+    let mut response = span.in_scope(|| problem::render(response, uri.path(), Some(id)));
     let draining = edge.health.as_ref().is_some_and(|h| h.is_shutting_down());
     let headers = response.headers_mut();
     headers.entry(request_id::HEADER).or_insert(request_id);

@@ -31,7 +31,6 @@ use tracing::field::{Empty, display};
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
 pub(crate) use self::series::HttpMetrics;
-use crate::request_id;
 
 /// The `route` label of requests that matched no route, so that a scanner
 /// trying a thousand paths creates one series, not a thousand.
@@ -152,9 +151,9 @@ pub(crate) struct Observation {
 }
 
 impl Observation {
-    /// Starts the clock and opens the request span, continuing the
-    /// caller's trace if it sent one.
-    pub(crate) fn start(request: &Request) -> (Self, Span) {
+    /// Starts the clock and opens the request span of the request with
+    /// id `request_id`, continuing the caller's trace if it sent one.
+    pub(crate) fn start(request: &Request, request_id: &str) -> (Self, Span) {
         let started = Instant::now();
         let known = known_method(request.method());
         let route = request.extensions().get::<MatchedPath>().cloned();
@@ -173,7 +172,7 @@ impl Observation {
                     http.request.method = known.unwrap_or("_OTHER"),
                     http.route = path,
                     url.path = request.uri().path(),
-                    request_id = request_id::of(request).unwrap_or_default(),
+                    request_id,
                     trace_id = Empty,
                     span_id = Empty,
                 )

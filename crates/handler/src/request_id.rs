@@ -18,22 +18,17 @@ pub fn is_valid(value: &[u8]) -> bool {
     !value.is_empty() && value.len() <= MAX_LEN && value.iter().all(|b| b.is_ascii_graphic())
 }
 
-/// The request's id, kept in its extensions for the handlers and for
-/// [`of`].
-#[derive(Debug, Clone)]
-pub struct RequestId(HeaderValue);
-
 /// Gives `request` its id: the caller's when there is exactly one and it
 /// [`is_valid`], otherwise a new UUIDv7 (unique, and sortable by time in
-/// log searches) in place of whatever was sent. Returns it for the
-/// response.
+/// log searches) in place of whatever was sent. Returns it for the span,
+/// the problem body and the response.
 pub fn assign(request: &mut Request) -> HeaderValue {
     let mut sent = request.headers().get_all(HEADER).iter();
     let kept = match (sent.next(), sent.next()) {
         (Some(value), None) if is_valid(value.as_bytes()) => Some(value.clone()),
         _ => None,
     };
-    let id = kept.unwrap_or_else(|| {
+    kept.unwrap_or_else(|| {
         let mut buffer = Uuid::encode_buffer();
         let text = Uuid::now_v7().hyphenated().encode_lower(&mut buffer);
         // 36 hex digits and hyphens are always a valid header value; the
@@ -41,24 +36,14 @@ pub fn assign(request: &mut Request) -> HeaderValue {
         let id = HeaderValue::from_str(text).unwrap_or(HeaderValue::from_static("unknown"));
         request.headers_mut().insert(HEADER, id.clone());
         id
-    });
-    request.extensions_mut().insert(RequestId(id.clone()));
-    id
-}
-
-/// The request id as text, if the request has one.
-pub fn of<B>(request: &axum::http::Request<B>) -> Option<&str> {
-    request
-        .extensions()
-        .get::<RequestId>()
-        .and_then(|id| id.0.to_str().ok())
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use axum::body::Body;
 
-    use super::{HEADER, Request, assign, is_valid, of};
+    use super::{HEADER, Request, assign, is_valid};
 
     fn assigned(sent: &[&str]) -> (String, Request) {
         let mut builder = Request::builder().uri("/");
@@ -74,12 +59,11 @@ mod tests {
     fn one_sane_id_is_kept_and_anything_else_replaced_by_a_uuid_v7() {
         let (id, request) = assigned(&["abc-123"]);
         assert_eq!(id, "abc-123");
-        assert_eq!(of(&request), Some("abc-123"));
+        assert_eq!(request.headers()[HEADER], "abc-123");
         for sent in [&[][..], &["has space"], &["one", "two"]] {
             let (id, request) = assigned(sent);
             let uuid = uuid::Uuid::parse_str(&id).unwrap();
             assert_eq!(uuid.get_version_num(), 7, "{sent:?}");
-            assert_eq!(of(&request), Some(id.as_str()));
             let headers: Vec<_> = request.headers().get_all(HEADER).iter().collect();
             assert_eq!(headers, [id.as_str()], "{sent:?}");
         }

@@ -60,19 +60,21 @@ impl Traces {
         opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
         let dropped = DroppedSpans::default();
         let builder = SdkTracerProvider::builder().with_resource(resource(settings));
-        let mut exporting = false;
+        let exporter = if settings.sdk_disabled {
+            None
+        } else {
+            export::exporter(settings)?
+        };
+        let exporting = exporter.is_some();
         let builder = if settings.sdk_disabled {
             // Spans that are never recorded still get ids.
             builder.with_sampler(Sampler::AlwaysOff)
         } else {
-            let builder = builder.with_sampler(sampler(settings.sampler));
-            match export::exporter(settings)? {
-                Some(exporter) => {
-                    exporting = true;
-                    builder.with_span_processor(queue::processor(exporter, &dropped))
-                }
-                None => builder,
-            }
+            builder.with_sampler(sampler(settings.sampler))
+        };
+        let builder = match exporter {
+            Some(exporter) => builder.with_span_processor(queue::processor(exporter, &dropped)),
+            None => builder,
         };
         let provider = builder.build();
         opentelemetry::global::set_tracer_provider(provider.clone());
